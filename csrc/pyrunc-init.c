@@ -1,0 +1,1069 @@
+/* pyrunc-init: executes a plan compiled by pyrunc inside a new or existing container.
+ *
+ * It knows nothing about OCI: it reads a list of low-level operations (see plan_ops.h and
+ * docs/plan.md) from the plan fd and runs them in order, reporting progress and the first
+ * failure ("ERR <what>: <strerror>") on the sync fd.  Usage (started by pyrunc only):
+ *
+ *     pyrunc-init PLAN_FD SYNC_FD KEEP_FDS
+ *
+ * Paths inside the container are always resolved with openat2(RESOLVE_IN_ROOT) against a
+ * descriptor of the root, so a symlink in the rootfs can never lead outside of it.  Every
+ * write to /proc goes through the host procfs opened at start, never through a path that the
+ * container's mounts could have replaced. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/openat2.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "plan_ops.h"
+
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef OPEN_TREE_CLOEXEC
+#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+#ifndef MOVE_MOUNT_T_EMPTY_PATH
+#define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
+#ifndef PROC_SUPER_MAGIC
+#define PROC_SUPER_MAGIC 0x9fa0
+#endif
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+#ifndef MOUNT_ATTR_RDONLY
+#define MOUNT_ATTR_RDONLY 0x00000001
+#endif
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_RAISE 2
+#define PR_CAP_AMBIENT_CLEAR_ALL 4
+#endif
+
+struct mount_attr_ {
+	uint64_t attr_set;
+	uint64_t attr_clr;
+	uint64_t propagation;
+	uint64_t userns_fd;
+};
+
+static int sync_fd = -1;       /* to pyrunc; closed once READY is sent */
+static int plan_fd = -1;       /* from pyrunc */
+static int rootfd = -1;        /* the container's root, O_PATH */
+static int procfd = -1;        /* the host procfs, checked to be procfs */
+static int fifo_fd = -1;       /* O_PATH to the exec fifo */
+static int selffd_dir = -1;    /* /proc/self/fd of this process, in the host procfs */
+static const char *cur_op = "start";
+static char exec_path[PATH_MAX];
+static int have_caps;
+static uint64_t cap_eff, cap_perm, cap_inh, cap_amb;
+
+/* ---------- errors ---------- */
+
+static void report(const char *msg)
+{
+	char line[4200];
+	int n;
+
+	if (sync_fd >= 0) {
+		n = snprintf(line, sizeof line, "ERR %s\n", msg);
+		if (n > (int)sizeof line - 1)
+			n = sizeof line - 1;
+		if (write(sync_fd, line, n) < 0) {
+			/* nothing we can do */
+		}
+	} else {
+		n = snprintf(line, sizeof line, "pyrunc-init: %s\n", msg);
+		if (write(2, line, n) < 0) {
+		}
+	}
+}
+
+static void __attribute__((noreturn, format(printf, 2, 3))) fail(int err, const char *fmt, ...)
+{
+	char msg[4096];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (err && n >= 0 && n < (int)sizeof msg)
+		snprintf(msg + n, sizeof msg - n, ": %s", strerror(err));
+	report(msg);
+	_exit(err == ENOENT ? 127 : (err == EACCES ? 126 : 1));
+}
+
+#define FAIL(...) fail(errno, __VA_ARGS__)
+
+static void send_line(const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (write(sync_fd, line, n) != n)
+		FAIL("write to pyrunc");
+}
+
+/* ---------- the plan ---------- */
+
+struct op {
+	uint16_t code;
+	uint16_t argc;
+	char **argv;
+};
+
+static void read_full(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+
+	while (len > 0) {
+		ssize_t r = read(fd, p, len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			fail(r < 0 ? errno : 0, "read plan%s", r == 0 ? ": unexpected end" : "");
+		p += r;
+		len -= r;
+	}
+}
+
+static struct op *read_plan(size_t *nops)
+{
+	uint32_t hdr[3];
+	char *buf, *p, *end;
+	size_t n = 0, cap = 64;
+	struct op *ops;
+
+	read_full(plan_fd, hdr, sizeof hdr);
+	if (hdr[0] != PLAN_MAGIC || hdr[1] != PLAN_VERSION)
+		fail(0, "plan: bad magic or version %u (want %u)", hdr[1], PLAN_VERSION);
+	if (hdr[2] > (64u << 20))
+		fail(0, "plan: too large");
+	buf = malloc(hdr[2] + 1);
+	ops = malloc(cap * sizeof *ops);
+	if (!buf || !ops)
+		FAIL("malloc");
+	read_full(plan_fd, buf, hdr[2]);
+	p = buf;
+	end = buf + hdr[2];
+	while (p < end) {
+		uint16_t code, argc;
+		if (end - p < 4)
+			fail(0, "plan: truncated op");
+		memcpy(&code, p, 2);
+		memcpy(&argc, p + 2, 2);
+		p += 4;
+		if (code == 0 || code >= OP_MAX)
+			fail(0, "plan: unknown op %u", code);
+		if (n == cap) {
+			cap *= 2;
+			ops = realloc(ops, cap * sizeof *ops);
+			if (!ops)
+				FAIL("realloc");
+		}
+		ops[n].code = code;
+		ops[n].argc = argc;
+		ops[n].argv = calloc(argc + 1, sizeof(char *));
+		if (!ops[n].argv)
+			FAIL("calloc");
+		for (int i = 0; i < argc; i++) {
+			uint32_t len;
+			if (end - p < 4)
+				fail(0, "plan: truncated argument");
+			memcpy(&len, p, 4);
+			p += 4;
+			if (len == 0 || (size_t)(end - p) < len || p[len - 1] != '\0')
+				fail(0, "plan: bad argument");
+			ops[n].argv[i] = p;
+			p += len;
+		}
+		n++;
+	}
+	*nops = n;
+	return ops;
+}
+
+static unsigned long long num(const char *s)
+{
+	char *e;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &e, 0);
+	if (errno || *e || e == s)
+		fail(0, "%s: bad number '%s'", cur_op, s);
+	return v;
+}
+
+static void need(struct op *o, int argc)
+{
+	if (o->argc < argc)
+		fail(0, "plan: op %u wants %d arguments, has %u", o->code, argc, o->argc);
+}
+
+/* ---------- paths inside the root ---------- */
+
+static int openat2_(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve)
+{
+	struct open_how how = {.flags = flags, .mode = mode, .resolve = resolve};
+	return syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+static const char *rel(const char *path)
+{
+	while (*path == '/')
+		path++;
+	return *path ? path : ".";
+}
+
+/* Open a path of the container: symlinks are followed as if the root were "/". */
+static int in_root(const char *path, int flags)
+{
+	if (rootfd < 0)
+		fail(0, "%s: no root yet", cur_op);
+	return openat2_(rootfd, rel(path), flags | O_CLOEXEC, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+}
+
+static void split(const char *path, char *parent, size_t plen, const char **name)
+{
+	const char *slash;
+
+	path = rel(path);
+	slash = strrchr(path, '/');
+	if (!slash) {
+		snprintf(parent, plen, ".");
+		*name = path;
+	} else {
+		snprintf(parent, plen, "%.*s", (int)(slash - path), path);
+		*name = slash + 1;
+	}
+}
+
+static void mkdir_all(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX];
+	size_t len;
+
+	if (snprintf(buf, sizeof buf, "%s", rel(path)) >= (int)sizeof buf)
+		fail(ENAMETOOLONG, "mkdir %s", path);
+	len = strlen(buf);
+	for (size_t i = 1; i <= len; i++) {
+		int fd;
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		buf[i] = '\0';
+		fd = in_root(buf, O_PATH | O_DIRECTORY);
+		if (fd < 0 && errno == ENOENT) {
+			char parent[PATH_MAX];
+			const char *name;
+			int pfd;
+			split(buf, parent, sizeof parent, &name);
+			pfd = in_root(parent, O_PATH | O_DIRECTORY);
+			if (pfd < 0)
+				FAIL("mkdir %s: open %s", path, parent);
+			if (mkdirat(pfd, name, mode) < 0 && errno != EEXIST)
+				FAIL("mkdir %s", path);
+			close(pfd);
+			fd = in_root(buf, O_PATH | O_DIRECTORY);
+		}
+		if (fd < 0)
+			FAIL("mkdir %s: component /%s", path, buf);
+		close(fd);
+		if (i < len)
+			buf[i] = '/';
+	}
+}
+
+static int open_parent(const char *path, const char **name)
+{
+	char parent[PATH_MAX];
+	int pfd;
+
+	split(path, parent, sizeof parent, name);
+	mkdir_all(parent, 0755);
+	pfd = in_root(parent, O_PATH | O_DIRECTORY);
+	if (pfd < 0)
+		FAIL("open parent of %s", path);
+	return pfd;
+}
+
+/* Make sure a file exists at path (for file bind mounts). */
+static void mkfile(const char *path)
+{
+	const char *name;
+	int fd, pfd;
+
+	fd = in_root(path, O_PATH);
+	if (fd >= 0) {
+		close(fd);
+		return;
+	}
+	if (errno != ENOENT)
+		FAIL("open %s", path);
+	pfd = open_parent(path, &name);
+	fd = openat(pfd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		FAIL("create mount point %s", path);
+	close(fd);
+	close(pfd);
+}
+
+/* ---------- mounts ---------- */
+
+static int open_tree_(int dfd, const char *path, unsigned flags)
+{
+	return syscall(SYS_open_tree, dfd, path, flags);
+}
+
+static int move_mount_(int from, int to)
+{
+	return syscall(SYS_move_mount, from, "", to, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+}
+
+static int setattr(int fd, int recursive, uint64_t set, uint64_t clr, uint64_t prop)
+{
+	struct mount_attr_ a = {.attr_set = set, .attr_clr = clr, .propagation = prop};
+	return syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &a, sizeof a);
+}
+
+static void fdpath(char *buf, size_t len, int fd)
+{
+	snprintf(buf, len, "/proc/self/fd/%d", fd);
+}
+
+static void op_mount(struct op *o)
+{
+	const char *src = o->argv[0], *dst = o->argv[1], *type = o->argv[2], *data = o->argv[4];
+	unsigned long flags = num(o->argv[3]);
+	char mk = o->argv[5][0];
+	unsigned long prop = num(o->argv[6]);
+	uint64_t aset = num(o->argv[7]), aclr = num(o->argv[8]);
+	uint64_t rset = num(o->argv[9]), rclr = num(o->argv[10]);
+	int dfd, mfd;
+
+	if (mk == 'd')
+		mkdir_all(dst, 0755);
+	else if (mk == 'f')
+		mkfile(dst);
+	dfd = in_root(dst, O_PATH);
+	if (dfd < 0)
+		FAIL("mount %s: open destination", dst);
+	if (flags & MS_BIND) {
+		mfd = open_tree_(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | ((flags & MS_REC) ? AT_RECURSIVE : 0));
+		if (mfd < 0)
+			FAIL("bind mount %s: open source %s", dst, src);
+		if ((aset || aclr) && setattr(mfd, 0, aset, aclr, 0) < 0)
+			FAIL("bind mount %s: set attributes", dst);
+		if ((rset || rclr) && setattr(mfd, 1, rset, rclr, 0) < 0)
+			FAIL("bind mount %s: set recursive attributes", dst);
+		if (move_mount_(mfd, dfd) < 0)
+			FAIL("bind mount %s on %s", src, dst);
+	} else {
+		char target[64];
+		fdpath(target, sizeof target, dfd);
+		if (mount(src, target, type, flags, *data ? data : NULL) < 0)
+			FAIL("mount %s (%s) on %s", src, type, dst);
+		mfd = in_root(dst, O_PATH);
+		if (mfd < 0)
+			FAIL("mount %s: reopen", dst);
+		if ((rset || rclr) && setattr(mfd, 1, rset, rclr, 0) < 0)
+			FAIL("mount %s: set recursive attributes", dst);
+	}
+	if (prop && setattr(mfd, (prop & MS_REC) != 0, 0, 0, prop & ~MS_REC) < 0)
+		FAIL("mount %s: set propagation", dst);
+	close(mfd);
+	close(dfd);
+}
+
+static void check_devnull(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3))
+		fail(0, "the host /dev/null is not the null device");
+}
+
+static void op_mask(const char *path)
+{
+	struct stat st;
+	int fd = in_root(path, O_PATH | O_NOFOLLOW), mfd;
+
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return;
+		FAIL("mask %s", path);
+	}
+	if (fstat(fd, &st) < 0)
+		FAIL("mask %s: stat", path);
+	if (S_ISDIR(st.st_mode)) {
+		char target[64];
+		fdpath(target, sizeof target, fd);
+		if (mount("tmpfs", target, "tmpfs", MS_RDONLY, NULL) < 0)
+			FAIL("mask %s", path);
+	} else {
+		/* The host's /dev/null, never the container's (CVE-2025-31133). */
+		mfd = open_tree_(AT_FDCWD, "/dev/null", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+		if (mfd < 0)
+			FAIL("mask %s: open /dev/null", path);
+		check_devnull(mfd);
+		if (move_mount_(mfd, fd) < 0)
+			FAIL("mask %s", path);
+		close(mfd);
+	}
+	close(fd);
+}
+
+/* Is fd the root of a mount (then its attributes can be changed in place)? */
+static int is_mount_root(int fd)
+{
+	struct statx a, b;
+	int up = openat(fd, "..", O_PATH | O_CLOEXEC);
+	int r;
+
+	if (up < 0)
+		return 0;
+	r = statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &a) == 0 &&
+	    statx(up, "", AT_EMPTY_PATH, STATX_MNT_ID, &b) == 0 && a.stx_mnt_id != b.stx_mnt_id;
+	close(up);
+	return r;
+}
+
+static void op_readonly(const char *path)
+{
+	int fd = in_root(path, O_PATH), mfd;
+
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return;
+		FAIL("readonly %s", path);
+	}
+	if (is_mount_root(fd)) {
+		if (setattr(fd, 1, MOUNT_ATTR_RDONLY, 0, 0) < 0)
+			FAIL("readonly %s", path);
+		close(fd);
+		return;
+	}
+	mfd = open_tree_(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+	if (mfd < 0)
+		FAIL("readonly %s: clone", path);
+	if (setattr(mfd, 1, MOUNT_ATTR_RDONLY, 0, 0) < 0)
+		FAIL("readonly %s: set read-only", path);
+	if (move_mount_(mfd, fd) < 0)
+		FAIL("readonly %s: mount", path);
+	close(mfd);
+	close(fd);
+}
+
+static void remove_nondir(int pfd, const char *name, const char *path)
+{
+	struct stat st;
+
+	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (S_ISDIR(st.st_mode))
+			fail(EISDIR, "device %s", path);
+		if (unlinkat(pfd, name, 0) < 0)
+			FAIL("device %s: remove existing", path);
+	}
+}
+
+static void op_mknod(struct op *o)
+{
+	const char *path = o->argv[0], *name;
+	char t = o->argv[1][0];
+	mode_t mode = num(o->argv[4]) & 07777;
+	dev_t dev = makedev(num(o->argv[2]), num(o->argv[3]));
+	int pfd = open_parent(path, &name);
+
+	mode |= (t == 'b') ? S_IFBLK : (t == 'p') ? S_IFIFO : S_IFCHR;
+	remove_nondir(pfd, name, path);
+	if (mknodat(pfd, name, mode, dev) < 0)
+		FAIL("mknod %s", path);
+	if (fchownat(pfd, name, num(o->argv[5]), num(o->argv[6]), AT_SYMLINK_NOFOLLOW) < 0)
+		FAIL("chown %s", path);
+	close(pfd);
+}
+
+static void op_binddev(struct op *o)
+{
+	const char *path = o->argv[0], *name;
+	int pfd = open_parent(path, &name), fd, mfd;
+
+	remove_nondir(pfd, name, path);
+	fd = openat(pfd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		FAIL("device %s: create mount point", path);
+	close(fd);
+	fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	mfd = open_tree_(AT_FDCWD, o->argv[1], OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (fd < 0 || mfd < 0)
+		FAIL("device %s: bind %s", path, o->argv[1]);
+	if (move_mount_(mfd, fd) < 0)
+		FAIL("device %s: bind %s", path, o->argv[1]);
+	close(mfd);
+	close(fd);
+	close(pfd);
+}
+
+static void op_symlink(const char *target, const char *path, int replace)
+{
+	const char *name;
+	int pfd = open_parent(path, &name);
+
+	if (replace)
+		remove_nondir(pfd, name, path);
+	if (symlinkat(target, pfd, name) < 0 && errno != EEXIST)
+		FAIL("symlink %s", path);
+	close(pfd);
+}
+
+/* ---------- console ---------- */
+
+static void send_fd(int sock, int fd)
+{
+	char name[] = "/dev/ptmx";
+	struct iovec iov = {.iov_base = name, .iov_len = sizeof name - 1};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+
+	memset(u.buf, 0, sizeof u.buf);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	if (sendmsg(sock, &msg, 0) < 0)
+		FAIL("console: send the terminal");
+}
+
+static void op_console(struct op *o)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct winsize ws = {.ws_row = num(o->argv[1]), .ws_col = num(o->argv[2])};
+	struct stat st;
+	const char *name;
+	int sock, master, slave, unlock = 0, pfd, fd, mfd;
+
+	sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (sock < 0)
+		FAIL("console: socket");
+	if (strlen(o->argv[0]) >= sizeof sa.sun_path)
+		fail(ENAMETOOLONG, "console socket %s", o->argv[0]);
+	strcpy(sa.sun_path, o->argv[0]);
+	if (connect(sock, (struct sockaddr *)&sa, sizeof sa) < 0)
+		FAIL("console: connect to %s", o->argv[0]);
+	master = in_root("/dev/pts/ptmx", O_RDWR | O_NOCTTY);
+	if (master < 0)
+		FAIL("console: open /dev/pts/ptmx");
+	if (fstat(master, &st) < 0 || !S_ISCHR(st.st_mode) || major(st.st_rdev) != 5 || minor(st.st_rdev) != 2)
+		fail(0, "console: /dev/pts/ptmx is not a pty multiplexer");
+	if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
+		FAIL("console: unlock");
+	slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (slave < 0)
+		FAIL("console: open the terminal");
+	if ((ws.ws_row || ws.ws_col) && ioctl(slave, TIOCSWINSZ, &ws) < 0)
+		FAIL("console: set size");
+	/* /dev/console: a plain file we create, never followed through a symlink (CVE-2025-52565) */
+	pfd = open_parent("/dev/console", &name);
+	remove_nondir(pfd, name, "/dev/console");
+	fd = openat(pfd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		FAIL("console: create /dev/console");
+	close(fd);
+	fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	mfd = open_tree_(slave, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+	if (fd < 0 || mfd < 0 || move_mount_(mfd, fd) < 0)
+		FAIL("console: bind /dev/console");
+	close(mfd);
+	close(fd);
+	close(pfd);
+	send_fd(sock, master);
+	close(master);
+	close(sock);
+	for (int i = 0; i < 3; i++)
+		if (dup2(slave, i) < 0)
+			FAIL("console: dup");
+	close(slave);
+	if (ioctl(0, TIOCSCTTY, 0) < 0)
+		FAIL("console: set controlling terminal");
+}
+
+/* ---------- process ---------- */
+
+static void op_proc_write(const char *path, const char *value)
+{
+	int fd;
+	size_t len = strlen(value);
+
+	/* No symlinks, no other mount: the file really is in the host procfs. */
+	fd = openat2_(procfd, path, O_WRONLY | O_CLOEXEC, 0, RESOLVE_BENEATH | RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS);
+	if (fd < 0)
+		FAIL("open /proc/%s", path);
+	if (write(fd, value, len) != (ssize_t)len)
+		FAIL("write /proc/%s", path);
+	close(fd);
+}
+
+static int capset_(uint64_t eff, uint64_t perm, uint64_t inh)
+{
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+	struct __user_cap_data_struct d[2] = {
+		{.effective = (uint32_t)eff, .permitted = (uint32_t)perm, .inheritable = (uint32_t)inh},
+		{.effective = (uint32_t)(eff >> 32), .permitted = (uint32_t)(perm >> 32), .inheritable = (uint32_t)(inh >> 32)},
+	};
+	return syscall(SYS_capset, &h, d);
+}
+
+static int last_cap(void)
+{
+	char buf[16] = {0};
+	int fd = openat(procfd, "sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || read(fd, buf, sizeof buf - 1) <= 0)
+		return 40;
+	close(fd);
+	return atoi(buf);
+}
+
+static void op_caps(struct op *o)
+{
+	uint64_t bounding = num(o->argv[0]);
+	int last = last_cap();
+
+	cap_eff = num(o->argv[1]);
+	cap_perm = num(o->argv[2]);
+	cap_inh = num(o->argv[3]);
+	cap_amb = num(o->argv[4]);
+	have_caps = 1;
+	for (int c = 0; c <= last && c < 64; c++) {
+		if (bounding & (1ULL << c))
+			continue;
+		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
+			FAIL("drop capability %d from the bounding set", c);
+	}
+}
+
+static void op_user(struct op *o)
+{
+	uid_t uid = num(o->argv[0]);
+	gid_t gid = num(o->argv[1]);
+	const char *groups = o->argv[2];
+
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+		FAIL("keep capabilities");
+	if (strcmp(groups, "-") != 0) {
+		gid_t list[NGROUPS_MAX > 65536 ? 65536 : NGROUPS_MAX];
+		size_t n = 0;
+		char *copy = strdup(groups), *save = NULL;
+		for (char *t = strtok_r(copy, ",", &save); t && n < sizeof list / sizeof list[0]; t = strtok_r(NULL, ",", &save))
+			list[n++] = num(t);
+		if (setgroups(n, list) < 0)
+			FAIL("setgroups");
+		free(copy);
+	}
+	if (setresgid(gid, gid, gid) < 0)
+		FAIL("setgid %u", gid);
+	if (setresuid(uid, uid, uid) < 0)
+		FAIL("setuid %u", uid);
+	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+		FAIL("clear keep capabilities");
+	if (have_caps) {
+		if (capset_(cap_eff, cap_perm, cap_inh) < 0)
+			FAIL("set capabilities");
+		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+			FAIL("clear ambient capabilities");
+		for (int c = 0; c < 64; c++) {
+			if (!(cap_amb & (1ULL << c)))
+				continue;
+			/* As runc: a capability that cannot be ambient (not in the inheritable and
+			 * permitted sets) is left out rather than failing the container. */
+			if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0 && errno != EPERM && errno != EINVAL)
+				FAIL("raise ambient capability %d", c);
+		}
+	}
+}
+
+static int is_exec(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+static void op_lookup(const char *prog, const char *path)
+{
+	if (strchr(prog, '/')) {
+		struct stat st;
+		if (stat(prog, &st) < 0)
+			FAIL("exec: \"%s\"", prog);
+		if (S_ISDIR(st.st_mode))
+			fail(EACCES, "exec: \"%s\": is a directory", prog);
+		if (access(prog, X_OK) < 0)
+			FAIL("exec: \"%s\"", prog);
+		snprintf(exec_path, sizeof exec_path, "%s", prog);
+		return;
+	}
+	for (const char *p = path;; p++) {
+		const char *end = strchrnul(p, ':');
+		char cand[PATH_MAX];
+		if (end == p)
+			snprintf(cand, sizeof cand, "./%s", prog);
+		else
+			snprintf(cand, sizeof cand, "%.*s/%s", (int)(end - p), p, prog);
+		if (is_exec(cand)) {
+			snprintf(exec_path, sizeof exec_path, "%s", cand);
+			return;
+		}
+		if (!*end)
+			break;
+		p = end;
+	}
+	fail(0, "exec: \"%s\": executable file not found in $PATH", prog);
+}
+
+static void op_wait_start(void)
+{
+	char name[16];
+	int fd;
+
+	snprintf(name, sizeof name, "%d", fifo_fd);
+	do
+		fd = openat(selffd_dir, name, O_WRONLY | O_CLOEXEC);
+	while (fd < 0 && errno == EINTR);
+	if (fd < 0)
+		FAIL("open the exec fifo");
+	if (write(fd, "0", 1) != 1)
+		FAIL("write the exec fifo");
+	close(fd);
+	close(fifo_fd);
+	close(selffd_dir);
+}
+
+static void op_seccomp(struct op *o)
+{
+	struct sock_fprog prog;
+	size_t len = strlen(o->argv[0]) / 2; /* hex encoded */
+	unsigned char *code = malloc(len + 1);
+
+	if (!code || len % sizeof(struct sock_filter))
+		fail(0, "seccomp: bad program");
+	for (size_t i = 0; i < len; i++) {
+		unsigned v;
+		if (sscanf(o->argv[0] + 2 * i, "%2x", &v) != 1)
+			fail(0, "seccomp: bad program");
+		code[i] = v;
+	}
+	prog.len = len / sizeof(struct sock_filter);
+	prog.filter = (struct sock_filter *)code;
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, (unsigned)num(o->argv[1]), &prog) < 0)
+		FAIL("seccomp: load the filter");
+}
+
+static void __attribute__((noreturn)) op_exec(struct op *o)
+{
+	int keep = num(o->argv[0]), argc = num(o->argv[1]);
+	char **argv = &o->argv[2], **envp = &o->argv[2 + argc + 1];
+
+	/* argv is NULL-terminated by the empty marker Python puts between argv and env */
+	argv[argc] = NULL;
+	for (int fd = 3; fd < 3 + keep; fd++)
+		fcntl(fd, F_SETFD, 0);
+	syscall(SYS_close_range, 3 + keep, ~0U, 0);
+	execve(exec_path[0] ? exec_path : argv[0], argv, envp);
+	FAIL("exec %s", exec_path[0] ? exec_path : argv[0]);
+}
+
+/* ---------- main ---------- */
+
+static void run_op(struct op *o)
+{
+	switch (o->code) {
+	case OP_SETNS: {
+		int fd;
+		need(o, 2);
+		fd = open(o->argv[0], O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			FAIL("open namespace %s", o->argv[0]);
+		if (setns(fd, num(o->argv[1])) < 0)
+			FAIL("join namespace %s", o->argv[0]);
+		close(fd);
+		break;
+	}
+	case OP_TIMENS:
+		need(o, 1);
+		if (unshare(CLONE_NEWTIME) < 0)
+			FAIL("new time namespace");
+		op_proc_write("self/timens_offsets", o->argv[0]);
+		break;
+	case OP_CLONE: {
+		pid_t pid;
+		need(o, 1);
+		pid = syscall(SYS_clone, (unsigned long)num(o->argv[0]) | SIGCHLD, NULL, NULL, NULL, NULL);
+		if (pid < 0)
+			FAIL("clone");
+		if (pid > 0) {
+			send_line("PID %d\n", pid);
+			_exit(0);
+		}
+		break;
+	}
+	case OP_WAIT_GO: {
+		char c;
+		read_full(plan_fd, &c, 1);
+		if (c != 'G')
+			fail(0, "id mappings were not written");
+		if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+			FAIL("become root in the user namespace");
+		break;
+	}
+	case OP_SETSID:
+		if (setsid() < 0)
+			FAIL("setsid");
+		break;
+	case OP_PROC_WRITE:
+		need(o, 2);
+		op_proc_write(o->argv[0], o->argv[1]);
+		break;
+	case OP_PROPAGATION:
+		need(o, 2);
+		if (mount(NULL, o->argv[0], NULL, num(o->argv[1]), NULL) < 0)
+			FAIL("set propagation of %s", o->argv[0]);
+		break;
+	case OP_ROOTFS:
+		need(o, 1);
+		if (mount(o->argv[0], o->argv[0], NULL, MS_BIND | MS_REC, NULL) < 0)
+			FAIL("bind the rootfs %s", o->argv[0]);
+		rootfd = open(o->argv[0], O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (rootfd < 0)
+			FAIL("open the rootfs %s", o->argv[0]);
+		break;
+	case OP_MKDIR:
+		need(o, 2);
+		mkdir_all(o->argv[0], num(o->argv[1]));
+		break;
+	case OP_MOUNT:
+		need(o, 11);
+		op_mount(o);
+		break;
+	case OP_MKNOD:
+		need(o, 7);
+		op_mknod(o);
+		break;
+	case OP_BINDDEV:
+		need(o, 2);
+		op_binddev(o);
+		break;
+	case OP_SYMLINK:
+		need(o, 2);
+		op_symlink(o->argv[0], o->argv[1], o->argc > 2 && strcmp(o->argv[2], "replace") == 0);
+		break;
+	case OP_MASK:
+		need(o, 1);
+		op_mask(o->argv[0]);
+		break;
+	case OP_READONLY:
+		need(o, 1);
+		op_readonly(o->argv[0]);
+		break;
+	case OP_CONSOLE:
+		need(o, 3);
+		op_console(o);
+		break;
+	case OP_EXECFIFO:
+		need(o, 1);
+		fifo_fd = open(o->argv[0], O_PATH | O_CLOEXEC);
+		if (fifo_fd < 0)
+			FAIL("open the exec fifo %s", o->argv[0]);
+		selffd_dir = openat(procfd, "self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (selffd_dir < 0)
+			FAIL("open /proc/self/fd");
+		break;
+	case OP_ROOT_READONLY:
+		if (setattr(rootfd, 0, MOUNT_ATTR_RDONLY, 0, 0) < 0)
+			FAIL("make the root read-only");
+		break;
+	case OP_PIVOT:
+		need(o, 1);
+		if (fchdir(rootfd) < 0)
+			FAIL("chdir to the rootfs");
+		if (strcmp(o->argv[0], "pivot") == 0) {
+			if (syscall(SYS_pivot_root, ".", ".") < 0)
+				FAIL("pivot_root");
+			if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0)
+				FAIL("make the old root a slave");
+			if (umount2(".", MNT_DETACH) < 0)
+				FAIL("unmount the old root");
+		} else {
+			if (mount(".", "/", NULL, MS_MOVE, NULL) < 0)
+				FAIL("move the rootfs to /");
+			if (chroot(".") < 0)
+				FAIL("chroot");
+		}
+		if (chdir("/") < 0)
+			FAIL("chdir /");
+		close(rootfd);
+		rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		break;
+	case OP_ROOT_PROPAGATION:
+		need(o, 1);
+		if (mount(NULL, "/", NULL, num(o->argv[0]), NULL) < 0)
+			FAIL("set rootfs propagation");
+		break;
+	case OP_HOSTNAME:
+		need(o, 1);
+		if (sethostname(o->argv[0], strlen(o->argv[0])) < 0)
+			FAIL("sethostname");
+		break;
+	case OP_DOMAINNAME:
+		need(o, 1);
+		if (setdomainname(o->argv[0], strlen(o->argv[0])) < 0)
+			FAIL("setdomainname");
+		break;
+	case OP_RLIMIT: {
+		struct rlimit rl;
+		need(o, 3);
+		rl.rlim_cur = num(o->argv[1]);
+		rl.rlim_max = num(o->argv[2]);
+		if (setrlimit(num(o->argv[0]), &rl) < 0)
+			FAIL("setrlimit %s", o->argv[0]);
+		break;
+	}
+	case OP_USER:
+		need(o, 3);
+		op_user(o);
+		break;
+	case OP_CAPS:
+		need(o, 5);
+		op_caps(o);
+		break;
+	case OP_UMASK:
+		need(o, 1);
+		umask(num(o->argv[0]));
+		break;
+	case OP_NNP:
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+			FAIL("set no_new_privs");
+		break;
+	case OP_CWD:
+		need(o, 1);
+		if (chdir(o->argv[0]) < 0)
+			FAIL("chdir to cwd (\"%s\") set in config.json", o->argv[0]);
+		break;
+	case OP_LOOKUP:
+		need(o, 2);
+		op_lookup(o->argv[0], o->argv[1]);
+		break;
+	case OP_READY:
+		send_line("READY\n");
+		close(sync_fd);
+		sync_fd = -1;
+		break;
+	case OP_WAIT_START:
+		op_wait_start();
+		break;
+	case OP_SECCOMP:
+		need(o, 2);
+		op_seccomp(o);
+		break;
+	case OP_KEYRING:
+		need(o, 1);
+		if (syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, o->argv[0]) < 0 && errno != ENOSYS)
+			FAIL("join a new session keyring");
+		break;
+	case OP_EXEC:
+		need(o, 2);
+		op_exec(o);
+	default:
+		fail(0, "plan: op %u not handled", o->code);
+	}
+}
+
+static const char *op_names[OP_MAX] = {
+	[OP_SETNS] = "setns", [OP_TIMENS] = "timens", [OP_CLONE] = "clone", [OP_WAIT_GO] = "wait-go",
+	[OP_SETSID] = "setsid", [OP_PROC_WRITE] = "proc-write", [OP_PROPAGATION] = "propagation",
+	[OP_ROOTFS] = "rootfs", [OP_MKDIR] = "mkdir", [OP_MOUNT] = "mount", [OP_MKNOD] = "mknod",
+	[OP_BINDDEV] = "binddev", [OP_SYMLINK] = "symlink", [OP_MASK] = "mask", [OP_READONLY] = "readonly",
+	[OP_CONSOLE] = "console", [OP_EXECFIFO] = "execfifo", [OP_ROOT_READONLY] = "root-readonly",
+	[OP_PIVOT] = "pivot", [OP_ROOT_PROPAGATION] = "root-propagation", [OP_HOSTNAME] = "hostname",
+	[OP_DOMAINNAME] = "domainname", [OP_RLIMIT] = "rlimit", [OP_USER] = "user", [OP_CAPS] = "caps",
+	[OP_UMASK] = "umask", [OP_NNP] = "nnp", [OP_CWD] = "cwd", [OP_LOOKUP] = "lookup", [OP_READY] = "ready",
+	[OP_WAIT_START] = "wait-start", [OP_SECCOMP] = "seccomp", [OP_EXEC] = "exec", [OP_KEYRING] = "keyring",
+};
+
+int main(int argc, char **argv)
+{
+	struct op *ops;
+	struct statfs sfs;
+	size_t n;
+	int keep;
+
+	if (argc != 4) {
+		static const char usage[] = "pyrunc-init: started by pyrunc only\n";
+		if (write(2, usage, sizeof usage - 1) < 0) {
+		}
+		return 2;
+	}
+	plan_fd = atoi(argv[1]);
+	sync_fd = atoi(argv[2]);
+	keep = atoi(argv[3]);
+	/* Nothing of ours may outlive the exec: every fd above the preserved ones closes then. */
+	syscall(SYS_close_range, 3 + keep, ~0U, CLOSE_RANGE_CLOEXEC);
+	/* Our /proc/<pid> stays root-owned and unreadable to the container while we work. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	umask(0);
+	procfd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (procfd < 0 || fstatfs(procfd, &sfs) < 0 || sfs.f_type != PROC_SUPER_MAGIC)
+		fail(0, "/proc is not a procfs");
+	ops = read_plan(&n);
+	for (size_t i = 0; i < n; i++) {
+		cur_op = op_names[ops[i].code];
+		run_op(&ops[i]);
+	}
+	fail(0, "plan ended without exec");
+}

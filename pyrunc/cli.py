@@ -1,0 +1,237 @@
+"""Command line: runc's global flags and subcommands, parsed by hand.
+
+argparse costs several milliseconds of import and start-up on every call, and engines call
+the runtime several times per container, so this module parses with a small table instead.
+Like runc (urfave/cli), it takes `--flag value`, `--flag=value`, `-flag value` and the short
+aliases; flags may follow the container id, except for `exec`, where everything after the
+id belongs to the command being executed.  Command modules are imported only when run.
+"""
+
+import os
+import sys
+
+from . import SPEC_VERSION, __version__
+from .errors import PyruncError
+from .log import log
+
+# name -> (dest, kind); kind is "bool", "str" or "int"
+GLOBAL_FLAGS = {
+    "root": ("root", "str"), "log": ("log", "str"), "log-format": ("log_format", "str"),
+    "debug": ("debug", "bool"), "systemd-cgroup": ("systemd_cgroup", "bool"),
+    "rootless": ("rootless", "str"), "criu": ("criu", "str"),
+    "help": ("help", "bool"), "h": ("help", "bool"),
+    "version": ("version", "bool"), "v": ("version", "bool"),
+}
+
+_CREATE = {
+    "bundle": ("bundle", "str"), "b": ("bundle", "str"),
+    "console-socket": ("console_socket", "str"), "pid-file": ("pid_file", "str"),
+    "no-pivot": ("no_pivot", "bool"), "no-new-keyring": ("no_new_keyring", "bool"),
+    "preserve-fds": ("preserve_fds", "int"),
+}
+_RUN = dict(_CREATE, **{
+    "detach": ("detach", "bool"), "d": ("detach", "bool"), "keep": ("keep", "bool"),
+    "no-subreaper": ("no_subreaper", "bool"),
+})
+
+# command -> (module, flags, positional names, minimum positionals, usage)
+COMMANDS = {
+    "create": ("create", _CREATE, ["id"], 1, "create [options] <container-id>"),
+    "run": ("run", _RUN, ["id"], 1, "run [options] <container-id>"),
+    "start": ("start", {}, ["id"], 1, "start <container-id>"),
+    "state": ("state", {}, ["id"], 1, "state <container-id>"),
+    "kill": ("kill", {"all": ("all", "bool"), "a": ("all", "bool")}, ["id", "signal"], 1,
+             "kill [--all] <container-id> [signal]"),
+    "delete": ("delete", {"force": ("force", "bool"), "f": ("force", "bool")}, ["id"], 1,
+               "delete [--force] <container-id>"),
+    "list": ("list", {"format": ("format", "str"), "f": ("format", "str"),
+                      "quiet": ("quiet", "bool"), "q": ("quiet", "bool")}, [], 0,
+             "list [--format table|json] [--quiet]"),
+    "spec": ("spec", {"bundle": ("bundle", "str"), "b": ("bundle", "str"),
+                      "rootless": ("rootless", "bool")}, [], 0, "spec [--bundle DIR] [--rootless]"),
+}
+
+# Commands that later issues bring; until then they fail clearly instead of pretending.
+NOT_YET = ("exec", "ps", "events", "pause", "resume", "update", "features", "checkpoint", "restore")
+
+USAGE = """usage: pyrunc [global options] command [command options] [arguments...]
+
+pyrunc is an OCI runtime (runtime-spec %s) with runc's command line.
+
+commands:
+  create   create a container          run      create, start and wait for a container
+  start    start a created container   state    print a container's state as JSON
+  kill     signal a container's init   delete   delete a container
+  list     list containers             spec     write a default config.json
+
+global options:
+  --root DIR            state directory (default /run/pyrunc)
+  --log FILE            write errors (and --debug lines) to FILE
+  --log-format FORMAT   text or json (default text)
+  --debug               log debug lines
+  --systemd-cgroup      use systemd for cgroups (not supported yet)
+  --rootless VALUE      true, false or auto (default auto)
+  --version, -v         print the version
+""" % SPEC_VERSION
+
+
+class Args:
+    """A plain namespace; missing attributes read as None."""
+
+    def __getattr__(self, name):
+        return None
+
+
+def _parse_flags(argv, table, args, npos, stop_after=None):
+    """Parse flags from argv into args; return the positionals.
+
+    With stop_after=N, once N positionals are taken the rest of argv is returned verbatim."""
+    pos = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if stop_after is not None and len(pos) >= stop_after:
+            pos.extend(argv[i:])
+            break
+        if a == "--":
+            pos.extend(argv[i + 1:])
+            break
+        if len(a) > 1 and a[0] == "-":
+            name = a.lstrip("-")
+            value = None
+            if "=" in name:
+                name, value = name.split("=", 1)
+            if name not in table:
+                raise PyruncError(f"flag provided but not defined: -{name}")
+            dest, kind = table[name]
+            if kind == "bool":
+                if value is None:
+                    setattr(args, dest, True)
+                elif value.lower() in ("true", "1", "t"):
+                    setattr(args, dest, True)
+                elif value.lower() in ("false", "0", "f"):
+                    setattr(args, dest, False)
+                else:
+                    raise PyruncError(f"invalid boolean value {value!r} for flag --{name}")
+            else:
+                if value is None:
+                    i += 1
+                    if i >= len(argv):
+                        raise PyruncError(f"flag needs an argument: --{name}")
+                    value = argv[i]
+                if kind == "int":
+                    try:
+                        value = int(value, 0)
+                    except ValueError:
+                        raise PyruncError(f"invalid value {value!r} for flag --{name}: not a number")
+                setattr(args, dest, value)
+        else:
+            pos.append(a)
+        i += 1
+    return pos
+
+
+def parse(argv):
+    """Split argv into (global args, command, command args)."""
+    g = Args()
+    # global flags stop at the first word that is not a flag or a flag's value
+    rest = []
+    j = 0
+    while j < len(argv):
+        a = argv[j]
+        if a.startswith("-") and len(a) > 1:
+            name = a.lstrip("-").split("=", 1)[0]
+            if name not in GLOBAL_FLAGS:
+                raise PyruncError(f"flag provided but not defined: -{name}")
+            kind = GLOBAL_FLAGS[name][1]
+            if kind != "bool" and "=" not in a:
+                if j + 1 >= len(argv):
+                    raise PyruncError(f"flag needs an argument: --{name}")
+                _parse_flags([a, argv[j + 1]], GLOBAL_FLAGS, g, 0)
+                j += 2
+                continue
+            _parse_flags([a], GLOBAL_FLAGS, g, 0)
+            j += 1
+            continue
+        rest = argv[j:]
+        break
+    return g, rest
+
+
+def _setup_globals(g):
+    if g.log_format not in (None, "text", "json"):
+        raise PyruncError(f"invalid log-format: {g.log_format} (want text or json)")
+    log.fmt = g.log_format or "text"
+    log.path = g.log
+    log.debug_on = bool(g.debug)
+    if g.systemd_cgroup:
+        raise PyruncError("--systemd-cgroup is not supported yet: pyrunc drives cgroupfs directly")
+    if g.rootless not in (None, "true", "false", "auto"):
+        raise PyruncError(f"invalid --rootless value {g.rootless!r}: want true, false or auto")
+
+
+def default_root(g):
+    if g.root:
+        return os.path.abspath(g.root)
+    rootless = g.rootless == "true" or (g.rootless in (None, "auto") and os.geteuid() != 0)
+    if rootless and os.environ.get("XDG_RUNTIME_DIR"):
+        return os.path.join(os.environ["XDG_RUNTIME_DIR"], "pyrunc")
+    return "/run/pyrunc"
+
+
+def version_text():
+    try:
+        from ._build import COMMIT
+    except ImportError:
+        COMMIT = "unknown"
+    return f"pyrunc version {__version__}\ncommit: {COMMIT}\nspec: {SPEC_VERSION}\n"
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        g, rest = parse(argv)
+        if g.log_format or g.log:
+            log.fmt = g.log_format or "text"
+            log.path = g.log
+        if g.version:
+            sys.stdout.write(version_text())
+            return 0
+        if g.help or not rest or rest[0] in ("help", "h"):
+            sys.stdout.write(USAGE)
+            return 0
+        _setup_globals(g)
+        cmd = rest[0]
+        if cmd in NOT_YET:
+            raise PyruncError(f"command {cmd!r} is not implemented yet in pyrunc {__version__}")
+        if cmd not in COMMANDS:
+            raise PyruncError(f"no such command: {cmd}")
+        modname, table, posnames, minpos, usage = COMMANDS[cmd]
+        a = Args()
+        table = dict(table, help=("help", "bool"), h=("help", "bool"))
+        pos = _parse_flags(rest[1:], table, a, len(posnames))
+        if a.help:
+            sys.stdout.write(f"usage: pyrunc {usage}\n")
+            return 0
+        if len(pos) < minpos:
+            raise PyruncError(f"{cmd}: missing container id (usage: pyrunc {usage})")
+        if len(pos) > len(posnames):
+            raise PyruncError(f"{cmd}: unexpected arguments {pos[len(posnames):]} (usage: pyrunc {usage})")
+        for name, value in zip(posnames, pos):
+            setattr(a, name, value)
+        a.root = default_root(g)
+        a.rootless = g.rootless
+        import importlib
+        mod = importlib.import_module(f"pyrunc.commands.{modname}")
+        return mod.main(a) or 0
+    except PyruncError as e:
+        log.error(e)
+        return e.code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+def entry():
+    sys.exit(main())

@@ -1,0 +1,5 @@
+from ..create import create
+
+
+def main(a):
+    create(a).unlock()

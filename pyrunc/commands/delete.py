@@ -1,0 +1,5 @@
+from ..lifecycle import delete
+
+
+def main(a):
+    delete(a.root, a.id, a.force)

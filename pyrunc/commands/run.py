@@ -1,0 +1,202 @@
+"""run: create + start + wait, relaying a terminal when the config asks for one.
+
+Like runc, `run` makes itself a child subreaper so that the container's init (whose parent,
+pyrunc-init's first stage, exits early) is re-parented to it: it can then wait for the
+init's exit status, reap what the container leaves behind, and forward the signals it
+receives to the init.  It exits with the init's status, or 128+N when a signal N killed it.
+"""
+
+import os
+import signal
+
+from ..create import create
+from ..errors import PyruncError
+from ..lifecycle import destroy, start
+from ..state import Container
+
+FORWARD = [signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1,
+           signal.SIGUSR2, signal.SIGALRM, signal.SIGCONT, signal.SIGTSTP, signal.SIGTTIN,
+           signal.SIGTTOU, signal.SIGPWR, signal.SIGSYS, signal.SIGVTALRM, signal.SIGPROF]
+
+
+def _exit_code(status):
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+class Console:
+    """A listening socket that receives the pty master from the container's init."""
+
+    def __init__(self):
+        import socket
+        self.dir = f"/tmp/.pyrunc-run-{os.getpid()}-{os.urandom(4).hex()}"
+        os.mkdir(self.dir, 0o700)
+        self.path = os.path.join(self.dir, "console.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(self.path)
+        self.sock.listen(1)
+        self.master = -1
+
+    def receive(self):
+        import socket
+        conn, _ = self.sock.accept()
+        with conn:
+            _, fds, _, _ = socket.recv_fds(conn, 64, 1)
+        if not fds:
+            raise PyruncError("console: no terminal received from the container")
+        self.master = fds[0]
+        self.close_socket()
+
+    def close_socket(self):
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+            for p in (self.path, self.dir):
+                try:
+                    (os.unlink if p == self.path else os.rmdir)(p)
+                except OSError:
+                    pass
+
+
+def _resize(master):
+    import fcntl
+    import termios
+    try:
+        size = fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8)
+        fcntl.ioctl(master, termios.TIOCSWINSZ, size)
+    except OSError:
+        pass
+
+
+def _relay(master, pid):
+    """Copy stdin to the pty and the pty to stdout until the init exits."""
+    import select
+    import termios
+    import tty
+    saved = None
+    if os.isatty(0):
+        saved = termios.tcgetattr(0)
+        tty.setraw(0)
+        _resize(master)
+        signal.signal(signal.SIGWINCH, lambda *_: _resize(master))
+    pidfd = os.pidfd_open(pid)
+    p = select.poll()
+    p.register(master, select.POLLIN)
+    p.register(pidfd, select.POLLIN)
+    stdin_open = True
+    p.register(0, select.POLLIN)
+    try:
+        done = False
+        while not done:
+            for fd, ev in p.poll():
+                if fd == master:
+                    try:
+                        data = os.read(master, 65536)
+                    except OSError:
+                        data = b""
+                    if not data:
+                        p.unregister(master)
+                        continue
+                    _write_all(1, data)
+                elif fd == 0 and stdin_open:
+                    data = os.read(0, 65536) if ev & (select.POLLIN | select.POLLHUP) else b""
+                    if not data:
+                        stdin_open = False
+                        p.unregister(0)
+                        continue
+                    _write_all(master, data)
+                elif fd == pidfd:
+                    done = True
+        os.set_blocking(master, False)
+        while True:  # what the process wrote before it exited
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            _write_all(1, data)
+    finally:
+        os.close(pidfd)
+        if saved is not None:
+            termios.tcsetattr(0, termios.TCSADRAIN, saved)
+
+
+def _write_all(fd, data):
+    while data:
+        n = os.write(fd, data)
+        data = data[n:]
+
+
+def _wait(pid):
+    """The init's exit status; reaps every other child that ends meanwhile."""
+    while True:
+        try:
+            wpid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+        if wpid == pid:
+            return status
+    # not our child (no subreaper): wait for it to end, its status is unknown
+    from ..launch import wait_gone
+    wait_gone(pid, timeout=1e9)
+    return 0
+
+
+def main(a):
+    from .. import specconv
+    from .._native import lib
+    if os.geteuid() == 0 and not a.no_subreaper and not a.detach:
+        lib.pyrunc_set_subreaper()
+    bundle = os.path.abspath(a.bundle or ".")
+    cfg = specconv.load(bundle)
+    terminal = bool(cfg["process"].get("terminal"))
+    console = None
+    if terminal and not a.console_socket:
+        if a.detach:
+            raise PyruncError("cannot allocate a tty when pyrunc detaches without --console-socket")
+        console = Console()
+    try:
+        c = create(a, console_socket=console.path if console else None, cfg=cfg)
+        try:
+            if console:
+                console.receive()
+            start(c)
+        except BaseException:
+            destroy(c)
+            raise
+        c.unlock()
+    finally:
+        if console:
+            console.close_socket()
+    if a.detach:
+        return 0
+    pid = c.pid
+    handlers = {}
+    for s in FORWARD:
+        try:
+            handlers[s] = signal.signal(s, lambda n, _f: _forward(pid, n))
+        except (OSError, ValueError):
+            pass
+    try:
+        if console:
+            _relay(console.master, pid)
+        status = _wait(pid)
+    finally:
+        for s, h in handlers.items():
+            signal.signal(s, h)
+    if not a.keep:
+        try:
+            c = Container.load(a.root, a.id, lock=True)
+            destroy(c)
+        except PyruncError:
+            pass
+    return _exit_code(status)
+
+
+def _forward(pid, sig):
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass

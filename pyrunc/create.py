@@ -1,0 +1,115 @@
+"""create: build a container and leave its init waiting on the exec fifo.
+
+On any failure, everything this call made is undone before the error is reported: the init
+is killed, the cgroups and the state directory are removed.  A second create with an id
+that exists fails before touching anything of the first container.
+"""
+
+import os
+import time
+
+from . import cgroups, specconv
+from .errors import PyruncError
+from .launch import Init, write_id_maps
+from .log import log
+from .state import Container, check_id, proc_stat
+
+
+def _check_preserved(n):
+    import fcntl
+    for fd in range(3, 3 + n):
+        try:
+            fcntl.fcntl(fd, fcntl.F_GETFD)
+        except OSError:
+            raise PyruncError(f"--preserve-fds {n}: file descriptor {fd} is not open")
+
+
+def _rfc3339(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%09dZ" % int((t % 1) * 1e9)
+
+
+def create(a, console_socket=None, cfg=None):
+    """Create container a.id from the bundle; returns the Container (state saved)."""
+    check_id(a.id)
+    if os.geteuid() != 0:
+        raise PyruncError("rootless containers are not supported yet: run pyrunc as root")
+    preserve = a.preserve_fds or 0
+    if preserve < 0:
+        raise PyruncError("--preserve-fds must not be negative")
+    _check_preserved(preserve)
+    bundle = os.path.abspath(a.bundle or ".")
+    if not os.path.isdir(bundle):
+        raise PyruncError(f"bundle {bundle} is not a directory")
+    cfg = cfg or specconv.load(bundle)
+    rootfs = specconv.rootfs_path(cfg, bundle)
+    if not os.path.isdir(rootfs):
+        raise PyruncError(f"rootfs ({rootfs}) does not exist or is not a directory")
+    terminal = bool(cfg["process"].get("terminal"))
+    console_socket = console_socket or a.console_socket
+    if terminal and not console_socket:
+        raise PyruncError("process.terminal is true: --console-socket is required")
+    if console_socket and not terminal:
+        raise PyruncError("--console-socket given but process.terminal is false")
+    if console_socket:
+        console_socket = os.path.abspath(console_socket)
+
+    os.makedirs(a.root, 0o711, exist_ok=True)
+    c = Container(a.root, a.id)
+    try:
+        os.mkdir(c.dir, 0o711)
+    except FileExistsError:
+        raise PyruncError(f"container with id {a.id!r} already exists")
+    except OSError as e:
+        raise PyruncError(f"cannot create the state directory {c.dir}: {e.strerror}")
+    init = None
+    cg_paths, cg_created = {}, []
+    try:
+        c.lock()
+        linux = cfg.get("linux") or {}
+        cg_paths = cgroups.paths_for(linux.get("cgroupsPath"), a.id)
+        cg_created = cgroups.create(cg_paths, (linux.get("resources") or {}).get("devices"))
+        os.mkfifo(c.fifo, 0o622)
+        opt = specconv.Options(bundle, fifo=c.fifo, console_socket=console_socket,
+                               no_pivot=a.no_pivot, no_new_keyring=a.no_new_keyring,
+                               preserve_fds=preserve, cgroup_paths=cg_paths, cid=a.id)
+        plan = specconv.compile_plan(cfg, opt)
+        if log.debug_on:
+            log.debug("plan:\n" + plan.describe())
+        init = Init(plan.encode(), preserve, before_plan=lambda pid: cgroups.add_pid(cg_paths, pid))
+        pid = init.wait_pid()
+        if specconv.namespaces(cfg).get("user") == "":
+            write_id_maps(pid, cfg)
+            init.go()
+        init.wait_ready()
+        st = proc_stat(pid)
+        if st is None:
+            raise PyruncError("container init exited before it was ready")
+        c.data = {
+            "id": a.id, "pid": pid, "starttime": st[1], "bundle": bundle, "rootfs": rootfs,
+            "created": _rfc3339(time.time()), "owner": "",
+            "annotations": cfg.get("annotations") or {},
+            "cgroups": cg_paths, "cgroups_created": cg_created,
+            "config": {"process": cfg["process"], "hooks": cfg.get("hooks") or {},
+                       "namespaces": (cfg.get("linux") or {}).get("namespaces") or []},
+        }
+        c.save()
+        if a.pid_file:
+            write_pid_file(a.pid_file, pid)
+        return c
+    except BaseException:
+        if init is not None:
+            init.kill()
+        cgroups.remove(cg_created, cg_paths)
+        c.remove_dir()
+        raise
+
+
+def write_pid_file(path, pid):
+    path = os.path.abspath(path)
+    tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path))
+    try:
+        with open(tmp, "w") as f:
+            f.write(str(pid))
+        os.rename(tmp, path)
+    except OSError as e:
+        raise PyruncError(f"write pid file {path}: {e.strerror}")

@@ -1,0 +1,138 @@
+"""start, kill and delete of an existing container (shared by the commands and run)."""
+
+import os
+import signal
+
+from . import cgroups
+from .errors import PyruncError
+from .state import Container
+
+
+def start(c):
+    """Let a created container's init exec its process (c locked by the caller)."""
+    import select
+    status = c.status()
+    if status != "created":
+        if status == "stopped":
+            raise PyruncError(f"cannot start a container that has stopped: {c.id}")
+        raise PyruncError(f"cannot start an already {status} container: {c.id}")
+    pidfd = c.pidfd()
+    if pidfd is None:
+        raise PyruncError(f"cannot start a container that has stopped: {c.id}")
+    try:
+        fd = os.open(c.fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        os.close(pidfd)
+        raise PyruncError(f"cannot start an already running container: {c.id}")
+    try:
+        p = select.poll()
+        p.register(fd, select.POLLIN)
+        p.register(pidfd, select.POLLIN)
+        while True:
+            events = dict(p.poll())
+            if events.get(fd, 0) & select.POLLIN:
+                data = os.read(fd, 1)
+                if data == b"0":
+                    break
+            if pidfd in events:
+                raise PyruncError(f"container init exited before it could start: {c.id}")
+    finally:
+        os.close(fd)
+        os.close(pidfd)
+    os.unlink(c.fifo)
+
+
+def parse_signal(text):
+    """A signal from a name (KILL, SIGKILL, SIGRTMIN+3) or a number."""
+    if text is None or text == "":
+        return signal.SIGTERM
+    t = text.upper()
+    if t.isdigit():
+        n = int(t)
+        if 0 < n < signal.NSIG:
+            return n
+        raise PyruncError(f"invalid signal: {text}")
+    if not t.startswith("SIG"):
+        t = "SIG" + t
+    for base, value in (("SIGRTMIN", signal.SIGRTMIN), ("SIGRTMAX", signal.SIGRTMAX)):
+        if t.startswith(base) and t != base:
+            try:
+                n = value + int(t[len(base):])
+            except ValueError:
+                raise PyruncError(f"invalid signal: {text}")
+            if signal.SIGRTMIN <= n <= signal.SIGRTMAX:
+                return n
+            raise PyruncError(f"invalid signal: {text}")
+    s = getattr(signal, t, None)
+    if not isinstance(s, signal.Signals) or t.startswith("SIG_"):
+        raise PyruncError(f"invalid signal: {text}")
+    return int(s)
+
+
+def kill(c, sig, all_procs=False):
+    if all_procs:
+        paths = c.data.get("cgroups") or {}
+        if not paths and not c.init_alive():
+            raise PyruncError("container not running")
+        cgroups.kill_all(paths, sig)
+        if sig == signal.SIGKILL:
+            cgroups.thaw(paths)
+        return
+    status = c.status()
+    if status not in ("created", "running", "paused"):
+        raise PyruncError("container not running")
+    pidfd = c.pidfd()
+    if pidfd is None:
+        raise PyruncError("container not running")
+    try:
+        signal.pidfd_send_signal(pidfd, sig)
+    except ProcessLookupError:
+        raise PyruncError("container not running")
+    finally:
+        os.close(pidfd)
+    if sig == signal.SIGKILL and status == "paused":
+        cgroups.thaw(c.data.get("cgroups") or {})
+
+
+def destroy(c):
+    """Kill what is left of the container and remove its cgroups and state (c locked)."""
+    from .launch import wait_gone
+    paths = c.data.get("cgroups") or {}
+    pidfd = c.pidfd()
+    if pidfd is not None:
+        try:
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        finally:
+            os.close(pidfd)
+        cgroups.thaw(paths)
+        wait_gone(c.pid)
+    cgroups.kill_all(paths, signal.SIGKILL)
+    cgroups.thaw(paths)
+    cgroups.remove(c.data.get("cgroups_created") or [], paths)
+    c.remove_dir()
+
+
+def delete(root, cid, force=False):
+    try:
+        c = Container.load(root, cid, lock=True)
+    except PyruncError:
+        if force:
+            _remove_leftover(root, cid)
+            return
+        raise
+    status = c.status()
+    if status != "stopped" and not force:
+        c.unlock()
+        raise PyruncError(f"cannot delete container {cid} that is not stopped: {status}")
+    destroy(c)
+
+
+def _remove_leftover(root, cid):
+    """delete --force of an id with no state: remove a half-made directory, exit 0."""
+    from .state import check_id
+    check_id(cid)
+    c = Container(root, cid)
+    if os.path.isdir(c.dir):
+        c.remove_dir()

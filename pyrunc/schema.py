@@ -1,0 +1,94 @@
+"""A small JSON Schema validator for the subset our schemas in oci-spec/ use.
+
+Keywords: type, properties, required, items, enum, pattern, minimum, maximum, minLength,
+additionalProperties (a schema), $ref to #/definitions/….  Errors name the field path
+(`process.user.uid`) and the problem.  The jsonschema package is not needed at run time;
+the unit tests check that both validators agree on our schemas.
+"""
+
+import json
+import os
+
+from .errors import PyruncError
+
+_TYPES = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    "boolean": lambda v: isinstance(v, bool),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "null": lambda v: v is None,
+}
+
+
+def schema_path(name):
+    here = os.path.dirname(os.path.abspath(__file__))
+    for cand in (os.path.join(here, "oci_spec", name), os.path.join(here, "..", "oci-spec", name)):
+        if os.path.exists(cand):
+            return cand
+    raise PyruncError(f"schema {name} is missing from the installation")
+
+
+def load_schema(name):
+    with open(schema_path(name), "rb") as f:
+        return json.loads(f.read())
+
+
+def _where(path):
+    return path or "(top level)"
+
+
+def validate(doc, schema, root=None, path=""):
+    """Raise PyruncError naming the first violation of schema by doc."""
+    root = root or schema
+    ref = schema.get("$ref")
+    if ref:
+        node = root
+        for part in ref.lstrip("#/").split("/"):
+            node = node[part]
+        schema = node
+    t = schema.get("type")
+    if t is not None:
+        kinds = t if isinstance(t, list) else [t]
+        if not any(_TYPES[k](doc) for k in kinds):
+            raise PyruncError(f"config.json: {_where(path)}: expected {' or '.join(kinds)}, got {_describe(doc)}")
+    if "enum" in schema and doc not in schema["enum"]:
+        raise PyruncError(f"config.json: {_where(path)}: {doc!r} is not one of {schema['enum']}")
+    if isinstance(doc, str):
+        if len(doc) < schema.get("minLength", 0):
+            raise PyruncError(f"config.json: {_where(path)}: must not be empty")
+        if "pattern" in schema:
+            import re
+            if not re.search(schema["pattern"], doc):
+                raise PyruncError(f"config.json: {_where(path)}: {doc!r} does not match {schema['pattern']}")
+    if isinstance(doc, (int, float)) and not isinstance(doc, bool):
+        if "minimum" in schema and doc < schema["minimum"]:
+            raise PyruncError(f"config.json: {_where(path)}: {doc} is less than {schema['minimum']}")
+        if "maximum" in schema and doc > schema["maximum"]:
+            raise PyruncError(f"config.json: {_where(path)}: {doc} is more than {schema['maximum']}")
+    if isinstance(doc, dict):
+        for key in schema.get("required", ()):
+            if key not in doc:
+                raise PyruncError(f"config.json: {_where(path)}: required field {key!r} is missing")
+        props = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        for key, value in doc.items():
+            sub = f"{path}.{key}" if path else key
+            if key in props:
+                validate(value, props[key], root, sub)
+            elif isinstance(extra, dict):
+                validate(value, extra, root, sub)
+            elif extra is False:
+                raise PyruncError(f"config.json: {_where(path)}: unknown field {key!r}")
+    if isinstance(doc, list) and "items" in schema:
+        for i, item in enumerate(doc):
+            validate(item, schema["items"], root, f"{path}[{i}]")
+
+
+def _describe(v):
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "boolean"
+    return {dict: "object", list: "array", str: "string", int: "integer", float: "number"}.get(type(v), type(v).__name__)

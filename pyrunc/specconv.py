@@ -1,0 +1,376 @@
+"""From config.json to a plan: every decision about the container is made here.
+
+`load(bundle)` reads and validates the config (schema, then meaning); `compile_plan` turns
+it into the ordered operations of docs/plan.md.  Fields that pyrunc does not support yet
+are refused here with an error that names them, never accepted and ignored.
+"""
+
+import os
+
+from . import caps, mountopts as mo
+from .errors import PyruncError
+from .plan import Plan
+
+NS_FLAGS = {
+    "mount": 0x00020000, "uts": 0x04000000, "ipc": 0x08000000, "user": 0x10000000,
+    "pid": 0x20000000, "network": 0x40000000, "cgroup": 0x02000000, "time": 0x00000080,
+}
+# joined in this order: the user namespace first (it owns the others), mount last (after
+# it, host paths would be looked up in the joined namespace)
+JOIN_ORDER = ("user", "cgroup", "ipc", "uts", "network", "pid", "time", "mount")
+
+RLIMITS = {
+    "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3, "RLIMIT_CORE": 4,
+    "RLIMIT_RSS": 5, "RLIMIT_NPROC": 6, "RLIMIT_NOFILE": 7, "RLIMIT_MEMLOCK": 8, "RLIMIT_AS": 9,
+    "RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11, "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13,
+    "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15,
+}
+
+DEFAULT_DEVICES = [  # path, type, major, minor
+    ("/dev/null", "c", 1, 3), ("/dev/zero", "c", 1, 5), ("/dev/full", "c", 1, 7),
+    ("/dev/random", "c", 1, 8), ("/dev/urandom", "c", 1, 9), ("/dev/tty", "c", 5, 0),
+]
+DEFAULT_LINKS = [("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
+                 ("/proc/self/fd/1", "/dev/stdout"), ("/proc/self/fd/2", "/dev/stderr")]
+
+IPC_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+               "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced")
+
+# Fields that later issues implement.  Until then a config that sets them is refused.
+NOT_YET = [
+    ("process", "apparmorProfile"), ("process", "selinuxLabel"), ("process", "ioPriority"),
+    ("process", "scheduler"), ("process", "execCPUAffinity"), ("linux", "seccomp"),
+    ("linux", "mountLabel"), ("linux", "intelRdt"), ("linux", "personality"),
+    ("linux", "netDevices"), ("linux", "memoryPolicy"),
+]
+RESOURCES_SUPPORTED = ("devices",)
+HOOKS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
+
+
+def clean(path):
+    """A container path made absolute and lexically clean, as runc's CleanPath."""
+    return os.path.normpath("/" + path.lstrip("/"))
+
+
+def load(bundle):
+    """Read, parse and validate <bundle>/config.json; returns the config dict."""
+    import json
+    from .schema import load_schema, validate
+    path = os.path.join(bundle, "config.json")
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise PyruncError(f"bundle {bundle}: config.json not found")
+    except IsADirectoryError:
+        raise PyruncError(f"bundle {bundle}: config.json is not a file")
+    except OSError as e:
+        raise PyruncError(f"bundle {bundle}: cannot read config.json: {e.strerror}")
+    try:
+        cfg = json.loads(raw)
+    except ValueError as e:
+        raise PyruncError(f"config.json: not valid JSON: {e}")
+    validate(cfg, load_schema("config-schema.json"))
+    check(cfg)
+    return cfg
+
+
+def _nonempty(v):
+    return v not in (None, "", [], {})
+
+
+def check(cfg):
+    """Meaning checks that a schema cannot express."""
+    ver = cfg["ociVersion"]
+    if not ver.startswith("1."):
+        raise PyruncError(f"config.json: ociVersion {ver!r}: pyrunc supports runtime-spec 1.x")
+    if "root" not in cfg:
+        raise PyruncError("config.json: root: required on Linux")
+    if "process" not in cfg:
+        raise PyruncError("config.json: process: required to create a container")
+    proc = cfg["process"]
+    linux = cfg.get("linux") or {}
+    for section, key in NOT_YET:
+        src = proc if section == "process" else linux
+        if _nonempty(src.get(key)):
+            raise PyruncError(f"config.json: {section}.{key} is not supported yet by pyrunc")
+    for key, value in (linux.get("resources") or {}).items():
+        if key not in RESOURCES_SUPPORTED and _nonempty(value):
+            raise PyruncError(f"config.json: linux.resources.{key} is not supported yet by pyrunc")
+    for key in HOOKS:
+        if _nonempty((cfg.get("hooks") or {}).get(key)):
+            raise PyruncError(f"config.json: hooks.{key}: hooks are not supported yet by pyrunc")
+    if not proc.get("args"):
+        raise PyruncError("config.json: process.args must not be empty")
+    if not proc.get("cwd", "").startswith("/"):
+        raise PyruncError(f"config.json: process.cwd {proc.get('cwd')!r} must be an absolute path")
+    if "user" not in proc:
+        raise PyruncError("config.json: process.user: required on Linux")
+    for key in ("bounding", "effective", "permitted", "inheritable", "ambient"):
+        caps.mask((proc.get("capabilities") or {}).get(key), f"process.capabilities.{key}")
+    seen = set()
+    for i, r in enumerate(proc.get("rlimits") or ()):
+        if r["type"] not in RLIMITS:
+            raise PyruncError(f"config.json: process.rlimits[{i}]: unknown rlimit {r['type']!r}")
+        if r["type"] in seen:
+            raise PyruncError(f"config.json: process.rlimits[{i}]: duplicate {r['type']}")
+        if r["soft"] > r["hard"]:
+            raise PyruncError(f"config.json: process.rlimits[{i}]: soft limit above the hard limit")
+        seen.add(r["type"])
+    ns = {}
+    for i, n in enumerate(linux.get("namespaces") or ()):
+        if n["type"] in ns:
+            raise PyruncError(f"config.json: linux.namespaces[{i}]: duplicate namespace {n['type']!r}")
+        ns[n["type"]] = n.get("path") or ""
+    if "mount" not in ns:
+        raise PyruncError("config.json: linux.namespaces: pyrunc needs a mount namespace")
+    if ns.get("user") == "":
+        if not linux.get("uidMappings") or not linux.get("gidMappings"):
+            raise PyruncError("config.json: a new user namespace needs linux.uidMappings and linux.gidMappings")
+    elif linux.get("uidMappings") or linux.get("gidMappings"):
+        raise PyruncError("config.json: linux.uidMappings/gidMappings are set but there is no new user namespace")
+    if linux.get("timeOffsets") and ns.get("time") != "":
+        raise PyruncError("config.json: linux.timeOffsets needs a new time namespace")
+    if cfg.get("hostname") and "uts" not in ns:
+        raise PyruncError("config.json: hostname needs a uts namespace")
+    if cfg.get("domainname") and "uts" not in ns:
+        raise PyruncError("config.json: domainname needs a uts namespace")
+    for key in (linux.get("sysctl") or {}):
+        _check_sysctl(key, ns)
+    if proc.get("terminal") is not None and not isinstance(proc.get("terminal"), bool):
+        raise PyruncError("config.json: process.terminal must be a boolean")
+    for i, d in enumerate(linux.get("devices") or ()):
+        if d["type"] != "p" and ("major" not in d or "minor" not in d):
+            raise PyruncError(f"config.json: linux.devices[{i}]: major and minor are required for type {d['type']!r}")
+    for i, m in enumerate(cfg.get("mounts") or ()):
+        mo.parse(m.get("options"), f"mounts[{i}].options")
+        if m.get("uidMappings") or m.get("gidMappings"):
+            raise PyruncError(f"config.json: mounts[{i}]: idmapped mounts are not supported yet")
+
+
+def _check_sysctl(key, ns):
+    if key in IPC_SYSCTLS or key.startswith("fs.mqueue."):
+        if ns.get("ipc") is None:
+            raise PyruncError(f"config.json: sysctl {key!r} needs an ipc namespace")
+        return
+    if key.startswith("net."):
+        if ns.get("network") is None:
+            raise PyruncError(f"config.json: sysctl {key!r} needs a network namespace")
+        return
+    if key == "kernel.domainname":
+        if ns.get("uts") is None:
+            raise PyruncError(f"config.json: sysctl {key!r} needs a uts namespace")
+        return
+    if key == "kernel.hostname":
+        raise PyruncError("config.json: sysctl 'kernel.hostname' is not allowed: use the hostname field")
+    raise PyruncError(f"config.json: sysctl {key!r} is not in a separate kernel namespace")
+
+
+def sysctl_path(key):
+    return "sys/" + (key if "/" in key else key.replace(".", "/"))
+
+
+class Options:
+    """What the command line adds to a config."""
+
+    def __init__(self, bundle, fifo=None, console_socket=None, no_pivot=False,
+                 no_new_keyring=False, preserve_fds=0, cgroup_paths=None, cid=""):
+        self.bundle = bundle
+        self.fifo = fifo
+        self.console_socket = console_socket
+        self.no_pivot = no_pivot
+        self.no_new_keyring = no_new_keyring
+        self.preserve_fds = preserve_fds
+        self.cgroup_paths = cgroup_paths or {}
+        self.cid = cid
+
+
+def rootfs_path(cfg, bundle):
+    p = cfg["root"]["path"]
+    return os.path.normpath(p if p.startswith("/") else os.path.join(bundle, p))
+
+
+def namespaces(cfg):
+    return {n["type"]: n.get("path") or "" for n in (cfg.get("linux") or {}).get("namespaces") or ()}
+
+
+def compile_plan(cfg, opt):
+    """The plan for creating this container (docs/plan.md lists the ops)."""
+    plan = Plan()
+    proc = cfg["process"]
+    linux = cfg.get("linux") or {}
+    ns = namespaces(cfg)
+    userns = ns.get("user") == ""
+    rootfs = rootfs_path(cfg, opt.bundle)
+
+    # --- stage 1: join namespaces, then clone into the new ones ---
+    for t in JOIN_ORDER:
+        if ns.get(t):
+            plan.add("SETNS", ns[t], NS_FLAGS[t])
+    if ns.get("time") == "":
+        off = linux.get("timeOffsets") or {}
+        text = "".join(f"{k} {off[k].get('secs', 0)} {off[k].get('nanosecs', 0)}\n"
+                       for k in ("monotonic", "boottime") if k in off)
+        plan.add("TIMENS", text or "monotonic 0 0\n")
+    flags = 0
+    for t, path in ns.items():
+        if path == "" and t != "time":
+            flags |= NS_FLAGS[t]
+    plan.add("CLONE", flags)
+
+    # --- stage 2: the container's init ---
+    if userns:
+        plan.add("WAIT_GO")
+    plan.add("SETSID")
+    if not opt.no_new_keyring:
+        plan.add("KEYRING", f"_ses.{opt.cid}")
+    for key, value in (linux.get("sysctl") or {}).items():
+        plan.add("PROC_WRITE", sysctl_path(key), value)
+    if "oomScoreAdj" in proc:
+        plan.add("PROC_WRITE", "self/oom_score_adj", str(proc["oomScoreAdj"]))
+    if opt.fifo:
+        plan.add("EXECFIFO", opt.fifo)
+
+    prop = linux.get("rootfsPropagation")
+    root_flag = mo.PROPAGATION[prop] if prop else mo.MS_SLAVE | mo.MS_REC
+    # "/" itself may not be shared for pivot_root: shared propagation is set after it
+    host_flag = root_flag if not root_flag & mo.MS_SHARED else mo.MS_SLAVE | mo.MS_REC
+    plan.add("PROPAGATION", "/", host_flag)
+    plan.add("ROOTFS", rootfs)
+
+    dev_bound = False
+    for i, m in enumerate(cfg.get("mounts") or ()):
+        dev_bound |= _mount(plan, m, i, cfg, opt, userns, ns)
+    if proc["cwd"] != "/":
+        plan.add("MKDIR", clean(proc["cwd"]), 0o755)
+
+    if not dev_bound:
+        _devices(plan, linux, userns)
+    if proc.get("terminal"):
+        size = proc.get("consoleSize") or {}
+        plan.add("CONSOLE", opt.console_socket, size.get("height", 0), size.get("width", 0))
+    for p in linux.get("maskedPaths") or ():
+        plan.add("MASK", clean(p))
+    for p in linux.get("readonlyPaths") or ():
+        plan.add("READONLY", clean(p))
+    if cfg["root"].get("readonly"):
+        plan.add("ROOT_READONLY")
+    plan.add("PIVOT", "chroot" if opt.no_pivot else "pivot")
+    if prop:
+        plan.add("ROOT_PROPAGATION", root_flag)
+    if cfg.get("hostname"):
+        plan.add("HOSTNAME", cfg["hostname"])
+    if cfg.get("domainname"):
+        plan.add("DOMAINNAME", cfg["domainname"])
+    for r in proc.get("rlimits") or ():
+        plan.add("RLIMIT", RLIMITS[r["type"]], r["soft"], r["hard"])
+
+    c = proc.get("capabilities")
+    if c is not None:
+        plan.add("CAPS", *("0x%x" % caps.mask(c.get(k), k)
+                           for k in ("bounding", "effective", "permitted", "inheritable", "ambient")))
+    user = proc["user"]
+    groups = ",".join(str(g) for g in user.get("additionalGids") or ())
+    # in a user namespace whose setgroups is denied, the groups stay as they are
+    plan.add("USER", user["uid"], user["gid"], groups)
+    plan.add("UMASK", user.get("umask", 0o022))
+    if proc.get("noNewPrivileges"):
+        plan.add("NNP")
+    plan.add("CWD", proc["cwd"])
+    env = proc.get("env") or []
+    path = next((e[5:] for e in reversed(env) if e.startswith("PATH=")), None)
+    plan.add("LOOKUP", proc["args"][0], path if path is not None else "/usr/local/bin:/usr/bin:/bin")
+    plan.add("READY")
+    if opt.fifo:
+        plan.add("WAIT_START")
+    plan.add("EXEC", opt.preserve_fds, len(proc["args"]), *proc["args"], "", *env)
+    return plan
+
+
+def _mount(plan, m, i, cfg, opt, userns, ns):
+    """Add the ops of one mounts[] entry; True when it bind-mounts /dev."""
+    where = f"mounts[{i}]"
+    dst = clean(m["destination"])
+    p = mo.parse(m.get("options"), f"{where}.options")
+    mtype = m.get("type") or ""
+    src = m.get("source") or ""
+    if mtype == "bind":
+        p.flags |= mo.MS_BIND
+    if mtype == "cgroup":
+        _cgroup_mount(plan, dst, p, opt, ns)
+        return False
+    if p.flags & mo.MS_BIND:
+        if not src:
+            raise PyruncError(f"config.json: {where}: a bind mount needs a source")
+        if not src.startswith("/"):
+            src = os.path.join(opt.bundle, src)
+        try:
+            st = os.stat(src)
+        except OSError as e:
+            raise PyruncError(f"config.json: {where}: bind source {src}: {e.strerror}")
+        import stat
+        kind = "d" if stat.S_ISDIR(st.st_mode) else "f"
+        aset, aclr = mo.bind_attrs(p)
+        plan.add("MOUNT", src, dst, "", p.flags & (mo.MS_BIND | mo.MS_REC), "", kind, p.prop,
+                 aset, aclr, p.rset, p.rclr)
+        return dst == "/dev"
+    if not mtype:
+        raise PyruncError(f"config.json: {where}: mount type is required unless the mount is a bind")
+    flags = p.flags & ~(mo.MS_REMOUNT | mo.MS_BIND)
+    plan.add("MOUNT", src or mtype, dst, mtype, flags, p.data, "d", p.prop, 0, 0, p.rset, p.rclr)
+    return False
+
+
+def _cgroup_mount(plan, dst, p, opt, ns):
+    """The cgroup filesystem inside the container, for the host's layout."""
+    from . import cgroups
+    hs = cgroups.probe()
+    ro = bool(p.flags & mo.MS_RDONLY)
+    base = p.flags & (mo.MS_NOSUID | mo.MS_NODEV | mo.MS_NOEXEC | mo.MS_RELATIME)
+    fresh = ns.get("cgroup") == "" and ns.get("user") != ""
+    paths = opt.cgroup_paths
+    if cgroups.layout(hs) == "v2":
+        h = hs[0]
+        if fresh:
+            plan.add("MOUNT", "cgroup2", dst, "cgroup2", base | (mo.MS_RDONLY if ro else 0), "", "d",
+                     p.prop, 0, 0, p.rset, p.rclr)
+        else:
+            plan.add("MOUNT", paths.get(h.key, h.mountpoint), dst, "", mo.MS_BIND | mo.MS_REC, "", "d",
+                     p.prop, mo.A_RDONLY if ro else 0, 0, p.rset, p.rclr)
+        return
+    plan.add("MOUNT", "tmpfs", dst, "tmpfs", base, "mode=755", "d", p.prop, 0, 0, 0, 0)
+    for h in hs:
+        sub = dst + "/" + os.path.basename(h.mountpoint)
+        if fresh:
+            data = "" if h.version == 2 else ",".join(h.controllers)
+            plan.add("MOUNT", "cgroup", sub, "cgroup2" if h.version == 2 else "cgroup",
+                     base | (mo.MS_RDONLY if ro else 0), data, "d", 0, 0, 0, 0, 0)
+        else:
+            src = paths.get(h.key)
+            if not src:
+                continue
+            plan.add("MOUNT", src, sub, "", mo.MS_BIND | mo.MS_REC, "", "d", 0,
+                     (mo.A_RDONLY if ro else 0) | mo.A_NOSUID | mo.A_NODEV | mo.A_NOEXEC, 0, 0, 0)
+    if ro:
+        plan.add("READONLY", dst)
+
+
+def _devices(plan, linux, userns):
+    devs = {}
+    for path, t, major, minor in DEFAULT_DEVICES:
+        devs[path] = {"path": path, "type": t, "major": major, "minor": minor,
+                      "fileMode": 0o666, "uid": 0, "gid": 0}
+    for d in linux.get("devices") or ():
+        devs[clean(d["path"])] = dict(d, path=clean(d["path"]))
+    for d in devs.values():
+        mode = d.get("fileMode", 0o666)
+        if userns:
+            plan.add("BINDDEV", d["path"], d["path"])
+        else:
+            plan.add("MKNOD", d["path"], d["type"], d.get("major", 0), d.get("minor", 0), mode,
+                     d.get("uid", 0), d.get("gid", 0))
+    for target, link in DEFAULT_LINKS:
+        plan.add("SYMLINK", target, link)
+    if os.path.exists("/proc/kcore"):
+        plan.add("SYMLINK", "/proc/kcore", "/dev/core")
+    plan.add("SYMLINK", "pts/ptmx", "/dev/ptmx", "replace")
