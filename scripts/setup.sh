@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Install what pyrunc needs on a Debian machine, as root, and build it into .venv.
+#   scripts/setup.sh          install (idempotent)
+#   scripts/setup.sh --demo   install, then run the demo container
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+  echo "setup.sh: run as root (pyrunc creates namespaces, mounts and cgroups)" >&2
+  exit 1
+fi
+
+# Debian packages: the compiler and headers for the C executor and the cffi module, a
+# static busybox for test and demo root filesystems, libseccomp, and runc to compare with.
+PKGS="gcc libc6-dev binutils python3 python3-venv python3-dev libseccomp-dev busybox-static runc util-linux iproute2"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "setup.sh: installing Debian packages:$missing"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq $missing >/dev/null
+fi
+
+# A virtual environment from Debian's own python3 (never a PATH-dependent interpreter:
+# engines call pyrunc with almost no environment).
+PY=/usr/bin/python3
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q ".[test]"
+echo "setup.sh: pyrunc installed: $(.venv/bin/pyrunc --version | head -1) at $(pwd)/.venv/bin/pyrunc"
+
+if [ "${1:-}" = "--demo" ]; then
+  exec .venv/bin/python -m pyrunc.demo
+fi
