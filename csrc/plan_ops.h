@@ -27,7 +27,7 @@ enum plan_op {
 	OP_MASK = 14,          /* path */
 	OP_READONLY = 15,      /* path */
 	OP_CONSOLE = 16,       /* socket path, rows, cols */
-	OP_EXECFIFO = 17,      /* host path of the exec fifo */
+	OP_EXECFIFO = 17,      /* fd number of an O_PATH descriptor of the exec fifo */
 	OP_ROOT_READONLY = 18,
 	OP_PIVOT = 19,         /* "pivot" or "chroot" */
 	OP_ROOT_PROPAGATION = 20, /* mount flags for "/" after pivot */

@@ -282,13 +282,81 @@ static void split(const char *path, char *parent, size_t plen, const char **name
 	}
 }
 
+/* Resolve path inside the root as if the root were "/": symlinks met on the way are
+ * followed by substituting their target (an absolute target restarts at the root), ".."
+ * stops at the root.  The result names the same place that RESOLVE_IN_ROOT reaches, but
+ * also tells where a dangling symlink points, so that missing directories are created
+ * there, inside the root (what runc's SecureJoin does). */
+static void secure_join(const char *path, char *out, size_t outlen)
+{
+	char rest[2 * PATH_MAX], cur[PATH_MAX] = "", *p;
+	int links = 0;
+
+	if (snprintf(rest, sizeof rest, "%s", path) >= (int)sizeof rest)
+		fail(ENAMETOOLONG, "resolve %s", path);
+	p = rest;
+	while (*p) {
+		char comp[NAME_MAX + 1], next[PATH_MAX], target[PATH_MAX], tmp[2 * PATH_MAX];
+		const char *name;
+		char parent[PATH_MAX];
+		size_t n;
+		ssize_t tl;
+		int pfd;
+		char *e;
+
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		e = strchrnul(p, '/');
+		n = e - p;
+		if (n > NAME_MAX)
+			fail(ENAMETOOLONG, "resolve %s", path);
+		memcpy(comp, p, n);
+		comp[n] = '\0';
+		p = e;
+		if (strcmp(comp, ".") == 0)
+			continue;
+		if (strcmp(comp, "..") == 0) {
+			char *s = strrchr(cur, '/');
+			if (s)
+				*s = '\0';
+			else
+				cur[0] = '\0';
+			continue;
+		}
+		if (snprintf(next, sizeof next, "%s%s%s", cur, cur[0] ? "/" : "", comp) >= (int)sizeof next)
+			fail(ENAMETOOLONG, "resolve %s", path);
+		split(next, parent, sizeof parent, &name);
+		pfd = in_root(parent, O_PATH | O_DIRECTORY);
+		tl = pfd < 0 ? -1 : readlinkat(pfd, name, target, sizeof target - 1);
+		if (pfd >= 0)
+			close(pfd);
+		if (tl < 0) {
+			strcpy(cur, next);
+			continue;
+		}
+		if (++links > 40)
+			fail(ELOOP, "resolve %s", path);
+		target[tl] = '\0';
+		if (snprintf(tmp, sizeof tmp, "%s/%s", target, p) >= (int)sizeof tmp)
+			fail(ENAMETOOLONG, "resolve %s", path);
+		if (target[0] == '/')
+			cur[0] = '\0';
+		strcpy(rest, tmp);
+		p = rest;
+	}
+	if (snprintf(out, outlen, "/%s", cur) >= (int)outlen)
+		fail(ENAMETOOLONG, "resolve %s", path);
+}
+
 static void mkdir_all(const char *path, mode_t mode)
 {
 	char buf[PATH_MAX];
 	size_t len;
 
-	if (snprintf(buf, sizeof buf, "%s", rel(path)) >= (int)sizeof buf)
-		fail(ENAMETOOLONG, "mkdir %s", path);
+	secure_join(path, buf, sizeof buf);
+	memmove(buf, rel(buf), strlen(rel(buf)) + 1);
 	len = strlen(buf);
 	for (size_t i = 1; i <= len; i++) {
 		int fd;
@@ -317,14 +385,25 @@ static void mkdir_all(const char *path, mode_t mode)
 	}
 }
 
+/* The directory that will hold path's last component, created as needed.  Only the
+ * parent is resolved: the last component is never followed, so a symlink planted there
+ * (say /dev/null -> /proc/sys/kernel/core_pattern) is replaced, not written through. */
 static int open_parent(const char *path, const char **name)
 {
-	char parent[PATH_MAX];
+	static char last[NAME_MAX + 1];
+	char parent[PATH_MAX], resolved[PATH_MAX];
 	int pfd;
 
 	split(path, parent, sizeof parent, name);
-	mkdir_all(parent, 0755);
-	pfd = in_root(parent, O_PATH | O_DIRECTORY);
+	if (strlen(*name) > NAME_MAX)
+		fail(ENAMETOOLONG, "%s", path);
+	strcpy(last, *name);
+	*name = last;
+	if (!*last || strcmp(last, ".") == 0 || strcmp(last, "..") == 0)
+		fail(EINVAL, "%s: not a file name", path);
+	secure_join(parent, resolved, sizeof resolved);
+	mkdir_all(resolved, 0755);
+	pfd = in_root(resolved, O_PATH | O_DIRECTORY);
 	if (pfd < 0)
 		FAIL("open parent of %s", path);
 	return pfd;
@@ -917,9 +996,9 @@ static void run_op(struct op *o)
 		break;
 	case OP_EXECFIFO:
 		need(o, 1);
-		fifo_fd = open(o->argv[0], O_PATH | O_CLOEXEC);
-		if (fifo_fd < 0)
-			FAIL("open the exec fifo %s", o->argv[0]);
+		fifo_fd = num(o->argv[0]);
+		if (fcntl(fifo_fd, F_SETFD, FD_CLOEXEC) < 0)
+			FAIL("exec fifo fd %d", fifo_fd);
 		selffd_dir = openat(procfd, "self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (selffd_dir < 0)
 			FAIL("open /proc/self/fd");
@@ -928,13 +1007,21 @@ static void run_op(struct op *o)
 		if (setattr(rootfd, 0, MOUNT_ATTR_RDONLY, 0, 0) < 0)
 			FAIL("make the root read-only");
 		break;
-	case OP_PIVOT:
+	case OP_PIVOT: {
+		int oldroot;
 		need(o, 1);
+		oldroot = open("/", O_DIRECTORY | O_PATH | O_CLOEXEC);
+		if (oldroot < 0)
+			FAIL("open the old root");
 		if (fchdir(rootfd) < 0)
 			FAIL("chdir to the rootfs");
 		if (strcmp(o->argv[0], "pivot") == 0) {
 			if (syscall(SYS_pivot_root, ".", ".") < 0)
 				FAIL("pivot_root");
+			/* "." is not promised to be the old root after pivot_root: go there by fd,
+			 * make it a slave so that the unmount does not reach the host, detach it. */
+			if (fchdir(oldroot) < 0)
+				FAIL("chdir to the old root");
 			if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0)
 				FAIL("make the old root a slave");
 			if (umount2(".", MNT_DETACH) < 0)
@@ -945,11 +1032,13 @@ static void run_op(struct op *o)
 			if (chroot(".") < 0)
 				FAIL("chroot");
 		}
+		close(oldroot);
 		if (chdir("/") < 0)
 			FAIL("chdir /");
 		close(rootfd);
 		rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 		break;
+	}
 	case OP_ROOT_PROPAGATION:
 		need(o, 1);
 		if (mount(NULL, "/", NULL, num(o->argv[0]), NULL) < 0)

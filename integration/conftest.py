@@ -60,6 +60,13 @@ class Env:
 
     def __init__(self, tmp_path):
         self.tmp = tmp_path
+        # A container's root in a user namespace is an unprivileged uid on the host: like
+        # runc, pyrunc needs the rootfs and bind sources reachable by it.  pytest makes its
+        # directories 0700; open them for traversal (not reading).
+        p = tmp_path
+        while str(p).startswith("/tmp/") and p != p.parent:
+            os.chmod(p, os.stat(p).st_mode | 0o111)
+            p = p.parent
         self.root = str(tmp_path / "state")
         self.tag = uuid.uuid4().hex[:10]
         self.cgparent = f"/pyrunc-test-{self.tag}"
@@ -93,11 +100,13 @@ class Env:
         (b / "config.json").write_text(json.dumps(cfg))
         return str(b)
 
-    def pyrunc(self, *args, input=None, timeout=60, root=True, **kw):
+    def pyrunc(self, *args, input=None, timeout=60, root=True, wrap=None, **kw):
         """Run pyrunc; stdout and stderr go through files, not pipes: a created container
         inherits them (as under runc), so EOF on a pipe would wait for the container."""
         import tempfile
         cmd = [PYRUNC] + (["--root", self.root] if root else []) + list(args)
+        if wrap:
+            cmd = ["sh", "-c", wrap, "sh"] + cmd
         with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
             cp = subprocess.run(cmd, input=input, stdout=out, stderr=err, text=True,
                                 timeout=timeout, **kw)

@@ -10,7 +10,7 @@ import time
 
 from . import cgroups, specconv
 from .errors import PyruncError
-from .launch import Init, write_id_maps
+from .launch import Init, inheritable_at, write_id_maps
 from .log import log
 from .state import Container, check_id, proc_stat
 
@@ -62,6 +62,7 @@ def create(a, console_socket=None, cfg=None):
     except OSError as e:
         raise PyruncError(f"cannot create the state directory {c.dir}: {e.strerror}")
     init = None
+    fifo_fd = -1
     cg_paths, cg_created = {}, []
     try:
         c.lock()
@@ -69,13 +70,18 @@ def create(a, console_socket=None, cfg=None):
         cg_paths = cgroups.paths_for(linux.get("cgroupsPath"), a.id)
         cg_created = cgroups.create(cg_paths, (linux.get("resources") or {}).get("devices"))
         os.mkfifo(c.fifo, 0o622)
-        opt = specconv.Options(bundle, fifo=c.fifo, console_socket=console_socket,
+        os.chmod(c.fifo, 0o622)  # writable by the container's user, whatever our umask
+        # the init gets an O_PATH descriptor: it needs no access to the state directory
+        fifo_fd = inheritable_at(os.open(c.fifo, os.O_PATH | os.O_CLOEXEC), 3 + preserve)
+        opt = specconv.Options(bundle, fifo=fifo_fd, console_socket=console_socket,
                                no_pivot=a.no_pivot, no_new_keyring=a.no_new_keyring,
                                preserve_fds=preserve, cgroup_paths=cg_paths, cid=a.id)
         plan = specconv.compile_plan(cfg, opt)
         if log.debug_on:
             log.debug("plan:\n" + plan.describe())
         init = Init(plan.encode(), preserve, before_plan=lambda pid: cgroups.add_pid(cg_paths, pid))
+        os.close(fifo_fd)
+        fifo_fd = -1
         pid = init.wait_pid()
         if specconv.namespaces(cfg).get("user") == "":
             write_id_maps(pid, cfg)
@@ -97,6 +103,8 @@ def create(a, console_socket=None, cfg=None):
             write_pid_file(a.pid_file, pid)
         return c
     except BaseException:
+        if fifo_fd >= 0:
+            os.close(fifo_fd)
         if init is not None:
             init.kill()
         cgroups.remove(cg_created, cg_paths)

@@ -43,10 +43,10 @@ def sealed_copy(path, low):
     finally:
         os.close(src)
     fcntl.fcntl(fd, fcntl.F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL)
-    return _high(fd, low)
+    return inheritable_at(fd, low)
 
 
-def _high(fd, low):
+def inheritable_at(fd, low):
     """Move fd to a number >= low and make it inheritable (for the executor only)."""
     new = fcntl.fcntl(fd, fcntl.F_DUPFD, low)
     os.close(fd)
@@ -61,8 +61,8 @@ class Init:
         exe = sealed_copy(init_binary(), low)
         plan_r, self.plan_w = os.pipe()
         self.sync_r, sync_w = os.pipe()
-        plan_r = _high(plan_r, low)
-        sync_w = _high(sync_w, low)
+        plan_r = inheritable_at(plan_r, low)
+        sync_w = inheritable_at(sync_w, low)
         try:
             self.stage1 = os.posix_spawn(f"/proc/self/fd/{exe}",
                                          ["pyrunc-init", str(plan_r), str(sync_w), str(keep_fds)], {})

@@ -228,7 +228,7 @@ def compile_plan(cfg, opt):
         plan.add("PROC_WRITE", sysctl_path(key), value)
     if "oomScoreAdj" in proc:
         plan.add("PROC_WRITE", "self/oom_score_adj", str(proc["oomScoreAdj"]))
-    if opt.fifo:
+    if opt.fifo is not None:
         plan.add("EXECFIFO", opt.fifo)
 
     prop = linux.get("rootfsPropagation")
@@ -281,7 +281,7 @@ def compile_plan(cfg, opt):
     path = next((e[5:] for e in reversed(env) if e.startswith("PATH=")), None)
     plan.add("LOOKUP", proc["args"][0], path if path is not None else "/usr/local/bin:/usr/bin:/bin")
     plan.add("READY")
-    if opt.fifo:
+    if opt.fifo is not None:
         plan.add("WAIT_START")
     plan.add("EXEC", opt.preserve_fds, len(proc["args"]), *proc["args"], "", *env)
     return plan

@@ -152,6 +152,16 @@ def main(a):
     bundle = os.path.abspath(a.bundle or ".")
     cfg = specconv.load(bundle)
     terminal = bool(cfg["process"].get("terminal"))
+    # Signals are caught from before the container starts: one that arrives between start
+    # and the wait is held, then forwarded, instead of killing pyrunc.
+    fwd = _Forwarder()
+    handlers = {}
+    if not a.detach:
+        for s in FORWARD:
+            try:
+                handlers[s] = signal.signal(s, fwd)
+            except (OSError, ValueError):
+                pass
     console = None
     if terminal and not a.console_socket:
         if a.detach:
@@ -173,12 +183,9 @@ def main(a):
     if a.detach:
         return 0
     pid = c.pid
-    handlers = {}
-    for s in FORWARD:
-        try:
-            handlers[s] = signal.signal(s, lambda n, _f: _forward(pid, n))
-        except (OSError, ValueError):
-            pass
+    fwd.pid = pid
+    for n in fwd.pending:
+        _forward(pid, n)
     try:
         if console:
             _relay(console.master, pid)
@@ -193,6 +200,18 @@ def main(a):
         except PyruncError:
             pass
     return _exit_code(status)
+
+
+class _Forwarder:
+    def __init__(self):
+        self.pid = 0
+        self.pending = []
+
+    def __call__(self, sig, _frame):
+        if self.pid:
+            _forward(self.pid, sig)
+        else:
+            self.pending.append(sig)
 
 
 def _forward(pid, sig):
