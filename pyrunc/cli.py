@@ -220,7 +220,7 @@ def main(argv=None):
         for name, value in zip(posnames, pos):
             setattr(a, name, value)
         a.root = default_root(g)
-        a.rootless = g.rootless
+        a.rootless_mode = g.rootless
         import importlib
         mod = importlib.import_module(f"pyrunc.commands.{modname}")
         return mod.main(a) or 0

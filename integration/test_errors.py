@@ -1,0 +1,183 @@
+"""Bad input: one line on stderr, a JSON line in --log, a non-zero exit, nothing left behind.
+
+The env fixture fails the test if a state directory, cgroup or mount of the test remains;
+each case here also checks that no process of the container survives.
+"""
+
+import json
+import os
+
+import pytest
+
+from conftest import PYRUNC
+
+
+def check_failed(env, r, log, *needles):
+    assert r.rc != 0, r
+    lines = r.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("pyrunc: "), r.err
+    for n in needles:
+        assert n in lines[0], (n, lines[0])
+    entries = [json.loads(l) for l in open(log).read().splitlines()]
+    assert entries and entries[-1]["level"] == "error" and entries[-1]["msg"] == lines[0][len("pyrunc: "):]
+    assert entries[-1]["time"].endswith("Z")
+    assert not os.path.isdir(env.root) or os.listdir(env.root) == [], os.listdir(env.root)
+
+
+def pyrunc_logged(env, tmp_path, *args):
+    log = str(tmp_path / "log.json")
+    return env.pyrunc("--log", log, "--log-format", "json", *args), log
+
+
+def set_in(path, value):
+    def patch(c):
+        node = c
+        for k in path[:-1]:
+            node = node[k]
+        node[path[-1]] = value
+    return patch
+
+
+BAD_CONFIGS = [
+    ("uid-type", set_in(["process", "user", "uid"], "root"), ["process.user.uid", "expected integer"]),
+    ("ns-type", set_in(["linux", "namespaces"], [{"type": "mount"}, {"type": "bogus"}]),
+     ["linux.namespaces[1].type", "'bogus'"]),
+    ("hostname-no-uts", set_in(["linux", "namespaces"], [{"type": "mount"}]), ["hostname", "uts"]),
+    ("dup-ns", set_in(["linux", "namespaces"], [{"type": "uts"}, {"type": "mount"}, {"type": "mount"}]),
+     ["duplicate namespace"]),
+    ("propagation", set_in(["linux", "rootfsPropagation"], "sideways"), ["linux.rootfsPropagation"]),
+    ("rlimit", set_in(["process", "rlimits"], [{"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}]),
+     ["RLIMIT_BOGUS"]),
+    ("capability", set_in(["process", "capabilities", "bounding"], ["CAP_BOGUS"]),
+     ["unknown capability", "CAP_BOGUS"]),
+    ("no-args", set_in(["process", "args"], []), ["process.args"]),
+    ("relative-cwd", set_in(["process", "cwd"], "work"), ["process.cwd"]),
+    ("seccomp", set_in(["linux", "seccomp"], {"defaultAction": "SCMP_ACT_ALLOW"}),
+     ["linux.seccomp", "not supported yet"]),
+    ("hooks", set_in(["hooks"], {"prestart": [{"path": "/bin/true"}]}), ["hooks.prestart", "not supported yet"]),
+    ("memory", set_in(["linux", "resources"], {"memory": {"limit": 1 << 20}}), ["linux.resources.memory"]),
+    ("sysctl", set_in(["linux", "sysctl"], {"kernel.panic": "1"}), ["kernel.panic", "not in a separate"]),
+    ("mount-type", set_in(["mounts"], [{"destination": "/x", "type": "nosuchfs", "source": "x"}]),
+     ["mount x (nosuchfs) on /x"]),
+    ("bind-source", set_in(["mounts"], [{"destination": "/x", "type": "bind", "source": "/nonexistent/src",
+                                         "options": ["bind"]}]), ["/nonexistent/src"]),
+    ("mount-option", set_in(["mounts"], [{"destination": "/x", "type": "tmpfs", "source": "t",
+                                          "options": ["idmap"]}]), ["idmap", "not supported yet"]),
+    ("ns-path", set_in(["linux", "namespaces"], [{"type": "mount"}, {"type": "uts"},
+                                                  {"type": "network", "path": "/nonexistent/ns"}]),
+     ["/nonexistent/ns"]),
+    ("missing-binary", set_in(["process", "args"], ["no-such-program"]),
+     ["executable file not found in $PATH", "no-such-program"]),
+    ("not-executable", set_in(["process", "args"], ["/etc/passwd"]), ["/etc/passwd", "ermission denied"]),
+    ("terminal", set_in(["process", "terminal"], True), ["--console-socket"]),
+    ("version", set_in(["ociVersion"], "2.0.0"), ["ociVersion"]),
+    ("uidmap-no-userns", set_in(["linux", "uidMappings"], [{"containerID": 0, "hostID": 0, "size": 1}]),
+     ["no new user namespace"]),
+]
+
+
+@pytest.mark.parametrize("name,patch,needles", BAD_CONFIGS, ids=[c[0] for c in BAD_CONFIGS])
+def test_bad_config(env, tmp_path, name, patch, needles):
+    b = env.bundle(["true"], patch=patch)
+    cid = env.new_id()
+    r, log = pyrunc_logged(env, tmp_path, "create", "--bundle", b, cid)
+    check_failed(env, r, log, *needles)
+    if name == "terminal":
+        return  # run relays the terminal itself: only create needs a console socket
+    r, log = pyrunc_logged(env, tmp_path, "run", "--bundle", b, env.new_id())
+    check_failed(env, r, log, *needles)
+
+
+def test_malformed_json(env, tmp_path):
+    b = env.bundle(["true"])
+    with open(os.path.join(b, "config.json"), "w") as f:
+        f.write('{"ociVersion": "1.0.0", "process": ')
+    r, log = pyrunc_logged(env, tmp_path, "create", "--bundle", b, env.new_id())
+    check_failed(env, r, log, "not valid JSON")
+
+
+def test_missing_config_and_bundle(env, tmp_path):
+    r, log = pyrunc_logged(env, tmp_path, "create", "--bundle", str(tmp_path), env.new_id())
+    check_failed(env, r, log, "config.json not found")
+    r, log = pyrunc_logged(env, tmp_path, "create", "--bundle", str(tmp_path / "nope"), env.new_id())
+    check_failed(env, r, log, "not a directory")
+
+
+def test_missing_rootfs(env, tmp_path):
+    b = env.bundle(["true"], patch=set_in(["root", "path"], "/nonexistent/rootfs"))
+    r, log = pyrunc_logged(env, tmp_path, "create", "--bundle", b, env.new_id())
+    check_failed(env, r, log, "rootfs", "/nonexistent/rootfs")
+
+
+@pytest.mark.parametrize("cid", ["../x", "a/b", "x" * 1024, ".", "..", "a b", "ä", "a\nb"])
+def test_hostile_ids(env, tmp_path, cid):
+    b = env.bundle(["true"])
+    args = ["create", "--bundle", b, "--", cid] if cid.startswith("-") else ["create", "--bundle", b, cid]
+    r, log = pyrunc_logged(env, tmp_path, *args)
+    check_failed(env, r, log, "container id")
+    assert not os.path.exists(os.path.join(str(tmp_path), "x"))
+    for cmd in ("state", "start", "kill", "delete"):
+        r = env.pyrunc(cmd, "--", cid)
+        assert r.rc != 0 and "container id" in r.err, (cmd, r)
+    assert env.pyrunc("delete", "--force", "--", cid).rc != 0
+
+
+def test_duplicate_id_leaves_first_alone(env, tmp_path):
+    b = env.bundle(["sleep", "100"])
+    cid = env.new_id()
+    assert env.pyrunc("create", "--bundle", b, cid).rc == 0
+    before = env.state(cid)
+    r, log = pyrunc_logged(env, tmp_path, "create", "--bundle", b, cid)
+    assert r.rc != 0 and "already exists" in r.err and len(r.err.splitlines()) == 1
+    assert env.state(cid) == before
+    assert env.pyrunc("start", cid).rc == 0
+    assert env.state(cid)["status"] == "running"
+    assert env.pyrunc("delete", "-f", cid).rc == 0
+
+
+def test_failed_create_leaves_no_process(env, tmp_path):
+    """The init dies with a failed create: nothing of it stays in the process table."""
+    b = env.bundle(["no-such-program"])
+    before = {p for p in os.listdir("/proc") if p.isdigit()}
+    r = env.pyrunc("create", "--bundle", b, env.new_id())
+    assert r.rc != 0
+    for p in {p for p in os.listdir("/proc") if p.isdigit()} - before:
+        try:
+            cmd = open(f"/proc/{p}/cmdline").read()
+        except OSError:
+            continue
+        assert "pyrunc-init" not in cmd, cmd
+
+
+def test_cli_errors(env, tmp_path):
+    for args, needle in [(["nosuchcmd"], "no such command"), (["--bogus", "list"], "not defined"),
+                         (["create"], "missing container id"), (["create", "--bogus", "x"], "not defined"),
+                         (["--systemd-cgroup", "list"], "not supported yet"),
+                         (["--log-format", "xml", "list"], "log-format"),
+                         (["list", "--format", "yaml"], "format"),
+                         (["state", "a", "b"], "unexpected arguments")]:
+        r = env.pyrunc(*args)
+        assert r.rc != 0 and needle in r.err and len(r.err.splitlines()) == 1, (args, r)
+
+
+def test_success_is_silent(env, tmp_path):
+    log = tmp_path / "log"
+    b = env.bundle(["true"])
+    cid = env.new_id()
+    for args in (["create", "--bundle", b, cid], ["start", cid], ["state", cid], ["delete", "-f", cid]):
+        r = env.pyrunc("--log", str(log), "--log-format", "json", *args)
+        assert r.rc == 0 and r.err == "", (args, r)
+    assert not log.exists() or log.read_text() == ""
+
+
+def test_spec_command(env, tmp_path):
+    r = env.pyrunc("spec", "--bundle", str(tmp_path))
+    assert r.rc == 0 and r.out == "" and r.err == ""
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    assert cfg["ociVersion"] == "1.3.0" and cfg["process"]["terminal"] is True
+    r = env.pyrunc("spec", "--bundle", str(tmp_path))
+    assert r.rc != 0 and "exists" in r.err
+    (tmp_path / "r").mkdir()
+    assert env.pyrunc("spec", "--rootless", "-b", str(tmp_path / "r")).rc == 0
+    cfg = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert {"type": "user"} in cfg["linux"]["namespaces"] and cfg["linux"]["uidMappings"][0]["size"] == 1
