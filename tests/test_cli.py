@@ -1,0 +1,53 @@
+"""The hand-made command line parser: runc's flag forms."""
+
+import pytest
+
+from pyrunc import cli
+from pyrunc.errors import PyruncError
+
+
+def test_global_forms():
+    g, rest = cli.parse(["--root", "/r", "--log=/l", "--log-format", "json", "--debug", "state", "x"])
+    assert (g.root, g.log, g.log_format, g.debug) == ("/r", "/l", "json", True)
+    assert rest == ["state", "x"]
+    g, rest = cli.parse(["-root", "/r", "list"])
+    assert g.root == "/r" and rest == ["list"]
+
+
+def test_unknown_global_flag():
+    with pytest.raises(PyruncError, match="not defined"):
+        cli.parse(["--nope", "list"])
+
+
+def test_command_flags_anywhere():
+    a = cli.Args()
+    pos = cli._parse_flags(["x", "--bundle", "/b", "--pid-file=/p", "-d"], cli._RUN, a, 1)
+    assert pos == ["x"] and (a.bundle, a.pid_file, a.detach) == ("/b", "/p", True)
+    a = cli.Args()
+    pos = cli._parse_flags(["-b", "/b", "--preserve-fds", "2", "--detach=false", "y"], cli._RUN, a, 1)
+    assert pos == ["y"] and a.preserve_fds == 2 and a.detach is False
+
+
+def test_bad_values():
+    with pytest.raises(PyruncError, match="not a number"):
+        cli._parse_flags(["--preserve-fds", "two"], cli._CREATE, cli.Args(), 1)
+    with pytest.raises(PyruncError, match="needs an argument"):
+        cli._parse_flags(["--bundle"], cli._CREATE, cli.Args(), 1)
+
+
+def test_double_dash():
+    pos = cli._parse_flags(["--", "-x"], cli._CREATE, cli.Args(), 1)
+    assert pos == ["-x"]
+
+
+def test_version_text():
+    lines = cli.version_text().splitlines()
+    assert lines[0].startswith("pyrunc version ") and lines[1].startswith("commit: ")
+    assert lines[2] == "spec: 1.3.0"
+
+
+def test_main_errors(capsys):
+    assert cli.main(["nosuch"]) == 1
+    assert "no such command" in capsys.readouterr().err
+    assert cli.main(["exec", "x"]) == 1
+    assert "not implemented yet" in capsys.readouterr().err

@@ -1,0 +1,142 @@
+"""Config checks and plan compilation, without running anything."""
+
+import pytest
+
+from pyrunc import cgroups, lifecycle, mountopts as mo, specconv, state
+from pyrunc.commands.spec import default_spec
+from pyrunc.errors import PyruncError
+
+
+def opts(**kw):
+    kw.setdefault("cgroup_paths", {"memory": "/sys/fs/cgroup/memory/x"})
+    return specconv.Options("/bundle", fifo=9, cid="c1", **kw)
+
+
+def compile_default(**kw):
+    cfg = default_spec()
+    cfg["process"]["terminal"] = False
+    specconv.check(cfg)
+    return specconv.compile_plan(cfg, opts(**kw))
+
+
+def test_plan_order():
+    names = compile_default().names()
+    # stage 1 ends with the clone; the init waits for start last, then execs
+    assert names[0] == "CLONE"
+    assert names[-3:] == ["READY", "WAIT_START", "EXEC"]
+    for before, after in [("ROOTFS", "MOUNT"), ("MOUNT", "MKNOD"), ("MKNOD", "MASK"), ("MASK", "ROOT_READONLY"),
+                          ("READONLY", "ROOT_READONLY"), ("ROOT_READONLY", "PIVOT"), ("PIVOT", "HOSTNAME"),
+                          ("CAPS", "USER"), ("USER", "CWD"), ("CWD", "LOOKUP"), ("LOOKUP", "READY")]:
+        assert names.index(before) < names.index(after), (before, after)
+
+
+def test_clone_flags():
+    p = compile_default()
+    flags = int(dict(p.ops)["CLONE"][0])
+    assert flags == sum(specconv.NS_FLAGS[t] for t in ("pid", "network", "ipc", "uts", "mount"))
+
+
+def test_user_namespace_waits_for_maps():
+    cfg = default_spec(rootless=True)
+    cfg["process"]["terminal"] = False
+    specconv.check(cfg)
+    names = specconv.compile_plan(cfg, opts()).names()
+    assert names.index("CLONE") < names.index("WAIT_GO") < names.index("SETSID")
+    assert "MKNOD" not in names and "BINDDEV" in names  # no mknod in a user namespace
+
+
+def test_join_order():
+    cfg = default_spec()
+    cfg["linux"]["namespaces"] = [{"type": "mount", "path": "/m"}, {"type": "network", "path": "/n"},
+                                  {"type": "user", "path": "/u"}, {"type": "pid"}]
+    cfg.pop("hostname")
+    p = specconv.compile_plan(cfg, opts())
+    joins = [a[0] for op, a in p.ops if op == "SETNS"]
+    assert joins == ["/u", "/n", "/m"]
+
+
+def test_mount_options():
+    p = mo.parse(["rbind", "ro", "nosuid", "rshared", "rnoexec", "mode=755", "size=1m"], "m")
+    assert p.flags & mo.MS_BIND and p.flags & mo.MS_REC and p.flags & mo.MS_RDONLY
+    assert p.prop == mo.MS_SHARED | mo.MS_REC and p.rset == mo.A_NOEXEC
+    assert p.data == "mode=755,size=1m"
+    aset, aclr = mo.bind_attrs(mo.parse(["bind", "rw", "nodev", "noatime"], "m"))
+    assert aset == mo.A_NODEV | mo.A_NOATIME and aclr == mo.A_RDONLY | mo.A_ATIME_MASK
+    with pytest.raises(PyruncError, match="idmap"):
+        mo.parse(["idmap"], "m")
+
+
+def test_sysctl_rules():
+    cfg = default_spec()
+    for key in ("net.ipv4.ip_forward", "kernel.shmmax", "fs.mqueue.queues_max", "kernel.domainname"):
+        cfg["linux"]["sysctl"] = {key: "1"}
+        specconv.check(cfg)
+    for key in ("kernel.panic", "vm.swappiness", "kernel.hostname"):
+        cfg["linux"]["sysctl"] = {key: "1"}
+        with pytest.raises(PyruncError):
+            specconv.check(cfg)
+    cfg["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1"}
+    cfg["linux"]["namespaces"] = [{"type": "mount"}, {"type": "uts"}]
+    with pytest.raises(PyruncError, match="network namespace"):
+        specconv.check(cfg)
+    assert specconv.sysctl_path("net.ipv4.conf.all.forwarding") == "sys/net/ipv4/conf/all/forwarding"
+    assert specconv.sysctl_path("net/ipv4/conf/eth0.100/forwarding") == "sys/net/ipv4/conf/eth0.100/forwarding"
+
+
+def test_clean_paths():
+    assert specconv.clean("proc") == "/proc"
+    assert specconv.clean("//a/../../b/./c/") == "/b/c"
+
+
+def test_ids():
+    for good in ("a", "A-b_c.d+e", "x" * 255):
+        state.check_id(good)
+    for bad in ("", ".", "..", "../x", "a/b", "x" * 256, "a b", "a\nb", "é"):
+        with pytest.raises(PyruncError):
+            state.check_id(bad)
+
+
+def test_signals():
+    import signal
+    assert lifecycle.parse_signal("KILL") == signal.SIGKILL
+    assert lifecycle.parse_signal("sigterm") == signal.SIGTERM
+    assert lifecycle.parse_signal("9") == 9
+    assert lifecycle.parse_signal(None) == signal.SIGTERM
+    assert lifecycle.parse_signal("RTMIN+2") == signal.SIGRTMIN + 2
+    for bad in ("0", "99", "NOPE", "SIG_DFL", "RTMIN+99"):
+        with pytest.raises(PyruncError):
+            lifecycle.parse_signal(bad)
+
+
+MOUNTINFO = """\
+25 1 0:22 / / rw - ext4 /dev/vda rw
+30 25 0:26 / /sys/fs/cgroup rw - tmpfs tmpfs rw
+31 30 0:27 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+32 30 0:28 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
+33 30 0:29 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd
+34 30 0:30 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
+"""
+
+
+def test_cgroup_paths(tmp_path):
+    mi = tmp_path / "mountinfo"
+    mi.write_text(MOUNTINFO)
+    hs = cgroups.probe(str(mi))
+    assert [h.key for h in hs] == ["memory", "cpu", "systemd", "unified"]
+    assert cgroups.layout(hs) == "hybrid"
+    own = {"memory": "/sup/me", "cpu": "/", "cpuacct": "/", "systemd": "/", "": "/"}
+    p = cgroups.paths_for("/a/b", "id", hs, own)
+    assert p["memory"] == "/sys/fs/cgroup/memory/a/b" and p["cpu"] == "/sys/fs/cgroup/cpu,cpuacct/a/b"
+    p = cgroups.paths_for("rel", "id", hs, own)
+    assert p["memory"] == "/sys/fs/cgroup/memory/sup/me/rel" and p["unified"] == "/sys/fs/cgroup/unified/rel"
+    p = cgroups.paths_for(None, "id", hs, own)
+    assert p["memory"] == "/sys/fs/cgroup/memory/sup/me/id"
+
+
+def test_device_rules():
+    rules = cgroups.device_rules([{"allow": False, "access": "rwm"},
+                                  {"allow": True, "type": "c", "major": 10, "minor": 229, "access": "rw"}])
+    assert rules[0] == ("devices.deny", "a")
+    assert rules[1] == ("devices.allow", "c 10:229 rw")
+    assert ("devices.allow", "c 1:3 rwm") in rules and ("devices.allow", "c 136:* rwm") in rules
+    assert cgroups.device_rules(None) == []
