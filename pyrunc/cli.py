@@ -221,8 +221,7 @@ def main(argv=None):
             setattr(a, name, value)
         a.root = default_root(g)
         a.rootless_mode = g.rootless
-        import importlib
-        mod = importlib.import_module(f"pyrunc.commands.{modname}")
+        mod = __import__(f"pyrunc.commands.{modname}", fromlist=["main"])
         return mod.main(a) or 0
     except PyruncError as e:
         log.error(e)

@@ -21,8 +21,8 @@ class Log:
 
     def _write(self, level, msg):
         if self.fmt == "json":
-            import json
-            line = json.dumps({"level": level, "msg": msg, "time": self._stamp()}) + "\n"
+            from .fastjson import dumps
+            line = dumps({"level": level, "msg": msg, "time": self._stamp()}) + "\n"
         else:
             esc = msg.replace("\\", "\\\\").replace('"', '\\"')
             line = f'time="{self._stamp()}" level={level} msg="{esc}"\n'

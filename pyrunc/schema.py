@@ -6,8 +6,9 @@ additionalProperties (a schema), $ref to #/definitions/….  Errors name the fie
 the unit tests check that both validators agree on our schemas.
 """
 
-import json
 import os
+
+from . import fastjson
 
 from .errors import PyruncError
 
@@ -32,7 +33,7 @@ def schema_path(name):
 
 def load_schema(name):
     with open(schema_path(name), "rb") as f:
-        return json.loads(f.read())
+        return fastjson.loads(f.read())
 
 
 def _where(path):

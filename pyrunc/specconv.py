@@ -54,7 +54,7 @@ def clean(path):
 
 def load(bundle):
     """Read, parse and validate <bundle>/config.json; returns the config dict."""
-    import json
+    from . import fastjson
     from .schema import load_schema, validate
     path = os.path.join(bundle, "config.json")
     try:
@@ -67,7 +67,7 @@ def load(bundle):
     except OSError as e:
         raise PyruncError(f"bundle {bundle}: cannot read config.json: {e.strerror}")
     try:
-        cfg = json.loads(raw)
+        cfg = fastjson.loads(raw)
     except ValueError as e:
         raise PyruncError(f"config.json: not valid JSON: {e}")
     validate(cfg, load_schema("config-schema.json"))

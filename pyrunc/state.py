@@ -11,8 +11,9 @@ freezer tells paused.
 
 import errno
 import fcntl
-import json
 import os
+
+from . import fastjson
 
 from .errors import PyruncError
 
@@ -66,7 +67,7 @@ class Container:
             c.lock()
         try:
             with open(c.state_path, "rb") as f:
-                c.data = json.loads(f.read())
+                c.data = fastjson.loads(f.read())
         except FileNotFoundError:
             c.unlock()
             raise PyruncError(f"container {cid!r} does not exist")
@@ -79,7 +80,7 @@ class Container:
         tmp = self.state_path + ".tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
-            os.write(fd, json.dumps(self.data).encode())
+            os.write(fd, fastjson.dumps(self.data).encode())
         finally:
             os.close(fd)
         os.rename(tmp, self.state_path)

@@ -1,8 +1,8 @@
-import json
 import os
 import sys
 
 from ..errors import PyruncError
+from ..fastjson import dumps
 from ..state import Container, list_ids
 
 
@@ -32,7 +32,7 @@ def main(a):
         sys.stdout.write("".join(s["id"] + "\n" for s in states))
         return
     if fmt == "json":
-        sys.stdout.write(json.dumps(states) + "\n")
+        sys.stdout.write(dumps(states) + "\n")
         return
     rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
     rows += [(s["id"], str(s["pid"]), s["status"], s["bundle"], s["created"], s["owner"]) for s in states]

@@ -1,10 +1,10 @@
 """spec: write the default config.json that runc writes (runtime-spec 1.3.0 here)."""
 
-import json
 import os
 
 from .. import SPEC_VERSION
 from ..errors import PyruncError
+from ..fastjson import dumps
 
 _CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
 _MASKED = ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
@@ -73,4 +73,4 @@ def main(a):
     except FileExistsError:
         raise PyruncError(f"File {path} exists. Remove it first")
     with os.fdopen(fd, "w") as f:
-        f.write(json.dumps(default_spec(bool(a.rootless)), indent=2) + "\n")
+        f.write(dumps(default_spec(bool(a.rootless)), indent=2) + "\n")

@@ -1,0 +1,27 @@
+import json
+
+import pytest
+
+from pyrunc import fastjson
+
+DOCS = [{"a": [1, 2.5, None, True, False, "é\n\"x\""], "b": {}, "c": [], "d": {"e": -3}}, [], "s", 0,
+        {"ociVersion": "1.3.0", "pid": 12, "annotations": {"k": "v"}}]
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_roundtrip_matches_json(doc):
+    assert fastjson.loads(json.dumps(doc)) == doc
+    assert json.loads(fastjson.dumps(doc)) == doc
+    assert fastjson.dumps(doc) == json.dumps(doc)
+    assert fastjson.dumps(doc, indent=2) == json.dumps(doc, indent=2)
+
+
+@pytest.mark.parametrize("bad", ['{"a": ', "[1,]", '{"a" 1}', "NaN", '"\\q"', "1 2", "", b"\xff"])
+def test_errors(bad):
+    with pytest.raises(fastjson.JSONError):
+        fastjson.loads(bad)
+
+
+def test_position():
+    with pytest.raises(fastjson.JSONError, match="line 2 column"):
+        fastjson.loads('{\n  "a": }')
