@@ -4,7 +4,7 @@ import os
 import re
 import struct
 
-from conftest import REPO
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 from pyrunc import plan
 
 
