@@ -161,8 +161,10 @@ def test_list(env):
     b = env.bundle(["sleep", "100"])
     ids = [env.new_id(), env.new_id()]
     for cid in ids:
-        assert env.pyrunc("create", "--bundle", b, cid).rc == 0
+        r = env.pyrunc("create", "--bundle", b, cid)
+        assert r.rc == 0, r
     r = env.pyrunc("list", "--format", "json")
+    assert r.rc == 0, r
     got = {s["id"]: s for s in json.loads(r.out)}
     assert set(got) == set(ids) and all(s["status"] == "created" for s in got.values())
     assert env.pyrunc("list", "-q").out.split() == sorted(ids)
@@ -170,7 +172,8 @@ def test_list(env):
     assert table[0].split() == ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
     assert len(table) == 3 and all("created" in l and "root" in l for l in table[1:])
     for cid in ids:
-        assert env.pyrunc("delete", "--force", cid).rc == 0
+        r = env.pyrunc("delete", "--force", cid)
+        assert r.rc == 0, r
     assert json.loads(env.pyrunc("list", "--format=json").out) == []
 
 

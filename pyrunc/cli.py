@@ -31,7 +31,6 @@ _CREATE = {
 }
 _RUN = dict(_CREATE, **{
     "detach": ("detach", "bool"), "d": ("detach", "bool"), "keep": ("keep", "bool"),
-    "no-subreaper": ("no_subreaper", "bool"),
 })
 
 # command -> (module, flags, positional names, minimum positionals, usage)

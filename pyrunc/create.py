@@ -53,6 +53,11 @@ def create(a, console_socket=None, cfg=None):
     if console_socket:
         console_socket = os.path.abspath(console_socket)
 
+    # As a subreaper, this process inherits the init when the executor's first stage exits:
+    # a failed create then reaps it itself, leaving not even a zombie.  On success the init
+    # passes on to our own parent's subreaper (conmon, the shim) or pid 1 when we exit.
+    from ._native import lib
+    lib.pyrunc_set_subreaper()
     os.makedirs(a.root, 0o711, exist_ok=True)
     c = Container(a.root, a.id)
     try:

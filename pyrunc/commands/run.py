@@ -146,9 +146,6 @@ def _wait(pid):
 
 def main(a):
     from .. import specconv
-    from .._native import lib
-    if os.geteuid() == 0 and not a.no_subreaper and not a.detach:
-        lib.pyrunc_set_subreaper()
     bundle = os.path.abspath(a.bundle or ".")
     cfg = specconv.load(bundle)
     terminal = bool(cfg["process"].get("terminal"))
