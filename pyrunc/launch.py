@@ -137,7 +137,7 @@ class Init:
 
     def kill(self):
         """Kill whatever this init started and wait until it is gone."""
-        import signal
+        import _signal as signal
         for pid in (self.pid, self.stage1):
             if pid:
                 try:

@@ -1,7 +1,9 @@
 """start, kill and delete of an existing container (shared by the commands and run)."""
 
 import os
-import signal
+
+# _signal is what signal wraps; signal itself imports enum (milliseconds per call)
+import _signal as signal
 
 from . import cgroups
 from .errors import PyruncError
@@ -64,9 +66,9 @@ def parse_signal(text):
                 return n
             raise PyruncError(f"invalid signal: {text}")
     s = getattr(signal, t, None)
-    if not isinstance(s, signal.Signals) or t.startswith("SIG_"):
+    if not isinstance(s, int) or t.startswith("SIG_") or not 0 < s < signal.NSIG:
         raise PyruncError(f"invalid signal: {text}")
-    return int(s)
+    return s
 
 
 def kill(c, sig, all_procs=False):

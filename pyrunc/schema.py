@@ -60,8 +60,7 @@ def validate(doc, schema, root=None, path=""):
         if len(doc) < schema.get("minLength", 0):
             raise PyruncError(f"config.json: {_where(path)}: must not be empty")
         if "pattern" in schema:
-            import re
-            if not re.search(schema["pattern"], doc):
+            if not _matches(schema["pattern"], doc):
                 raise PyruncError(f"config.json: {_where(path)}: {doc!r} does not match {schema['pattern']}")
     if isinstance(doc, (int, float)) and not isinstance(doc, bool):
         if "minimum" in schema and doc < schema["minimum"]:
@@ -85,6 +84,39 @@ def validate(doc, schema, root=None, path=""):
     if isinstance(doc, list) and "items" in schema:
         for i, item in enumerate(doc):
             validate(item, schema["items"], root, f"{path}[{i}]")
+
+
+_UPPER = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_NUM = frozenset("0123456789")
+_IDENT = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz.-")
+
+
+def _semver(s):
+    core, plus, build = s.partition("+")
+    core, dash, pre = core.partition("-")
+    parts = core.split(".")
+    return bool(len(parts) == 3 and all(p and _NUM.issuperset(p) for p in parts)
+            and (not dash or (pre and _IDENT.issuperset(pre)))
+            and (not plus or (build and _IDENT.issuperset(build))))
+
+
+# The patterns of our schemas, checked without importing re (whose import, with enum,
+# costs more than validating a whole config); tests/test_schema.py checks each against re.
+FAST_PATTERNS = {
+    "^/": lambda s: s.startswith("/"),
+    "^CAP_[A-Z0-9_]+$": lambda s: len(s) > 4 and s.startswith("CAP_") and (_UPPER | _NUM | {"_"}).issuperset(s[4:]),
+    "^RLIMIT_[A-Z]+$": lambda s: len(s) > 7 and s.startswith("RLIMIT_") and _UPPER.issuperset(s[7:]),
+    "^[rwm]*$": lambda s: frozenset("rwm").issuperset(s),
+    "^[0-9]+\\.[0-9]+\\.[0-9]+(-[0-9A-Za-z.-]+)?(\\+[0-9A-Za-z.-]+)?$": _semver,
+}
+
+
+def _matches(pattern, s):
+    fast = FAST_PATTERNS.get(pattern)
+    if fast is not None:
+        return fast(s)
+    import re
+    return re.search(pattern, s) is not None
 
 
 def _describe(v):

@@ -79,3 +79,17 @@ def test_error_names_the_path():
     c["mounts"][2]["options"] = [1]
     with pytest.raises(PyruncError, match=r"mounts\[2\]\.options\[0\]"):
         validate(c, SCHEMA)
+
+
+SAMPLES = ["", "/", "/a", "a/", "CAP_", "CAP_KILL", "CAP_kill", "CAP_SYS_ADMIN", "XCAP_KILL", "RLIMIT_",
+           "RLIMIT_NOFILE", "RLIMIT_NO_FILE", "rwm", "rw", "", "x", "rwmx", "1.0.0", "1.0", "1.0.2-dev",
+           "1.0.0+build.1", "1.0.0-rc.1+b", "01.2.3", "1.2.3-", "1.2.3+", "a.b.c", "1.2.3.4", "1.2.3-α"]
+
+
+@pytest.mark.parametrize("pattern", sorted(__import__("pyrunc.schema").schema.FAST_PATTERNS))
+def test_fast_patterns_agree_with_re(pattern):
+    import re
+    from pyrunc.schema import FAST_PATTERNS
+    for s in SAMPLES:
+        # (re's $ also matches before a final newline; the fast checks refuse it: stricter)
+        assert FAST_PATTERNS[pattern](s) == bool(re.search(pattern, s)), (pattern, s)

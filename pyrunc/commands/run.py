@@ -6,8 +6,8 @@ init's exit status, reap what the container leaves behind, and forward the signa
 receives to the init.  It exits with the init's status, or 128+N when a signal N killed it.
 """
 
+import _signal as signal
 import os
-import signal
 
 from ..create import create
 from ..errors import PyruncError
