@@ -9,7 +9,6 @@ if anything was left behind: a state directory, a cgroup, a mount or a process.
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -29,15 +28,8 @@ if os.geteuid() != 0:
 
 
 def make_rootfs(path):
-    for d in ("bin", "proc", "sys", "dev", "etc", "tmp"):
-        os.makedirs(os.path.join(path, d), exist_ok=True)
-    shutil.copy(BUSYBOX, os.path.join(path, "bin", "busybox"))
-    for a in APPLETS:
-        os.symlink("busybox", os.path.join(path, "bin", a))
-    with open(os.path.join(path, "etc", "passwd"), "w") as f:
-        f.write("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n")
-    with open(os.path.join(path, "etc", "group"), "w") as f:
-        f.write("root:x:0:\nnogroup:x:65534:\n")
+    from pyrunc.demo import make_rootfs as make
+    make(path, APPLETS)
 
 
 def base_config():

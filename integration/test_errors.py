@@ -63,6 +63,8 @@ BAD_CONFIGS = [
                                          "options": ["bind"]}]), ["/nonexistent/src"]),
     ("mount-option", set_in(["mounts"], [{"destination": "/x", "type": "tmpfs", "source": "t",
                                           "options": ["idmap"]}]), ["idmap", "not supported yet"]),
+    ("remount", set_in(["mounts"], [{"destination": "/x", "type": "tmpfs", "source": "t",
+                                     "options": ["remount"]}]), ["remount", "not supported yet"]),
     ("ns-path", set_in(["linux", "namespaces"], [{"type": "mount"}, {"type": "uts"},
                                                   {"type": "network", "path": "/nonexistent/ns"}]),
      ["/nonexistent/ns"]),
@@ -153,6 +155,8 @@ def test_cli_errors(env, tmp_path):
     for args, needle in [(["nosuchcmd"], "no such command"), (["--bogus", "list"], "not defined"),
                          (["create"], "missing container id"), (["create", "--bogus", "x"], "not defined"),
                          (["--systemd-cgroup", "list"], "not supported yet"),
+                         (["--rootless", "true", "create", "x"], "rootless"),
+                         (["--rootless", "maybe", "list"], "rootless"),
                          (["--log-format", "xml", "list"], "log-format"),
                          (["list", "--format", "yaml"], "format"),
                          (["state", "a", "b"], "unexpected arguments")]:

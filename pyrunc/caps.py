@@ -14,14 +14,6 @@ NAMES = [
 NUMBERS = {n: i for i, n in enumerate(NAMES)}
 
 
-def last_cap():
-    try:
-        with open("/proc/sys/kernel/cap_last_cap") as f:
-            return int(f.read())
-    except OSError:
-        return len(NAMES) - 1
-
-
 def mask(names, where):
     """Bit mask of a list of capability names; unknown names are an error."""
     from .errors import PyruncError

@@ -222,11 +222,13 @@ def kill_all(paths, sig):
 
 
 def remove(created, paths=None, timeout=5.0):
-    """Remove the directories create() made, deepest first.
+    """Remove the directories create() made, deepest first; returns the container's own
+    directories that could not be removed.
 
     The container's own directories (the values of paths) are retried while processes are
     leaving them, killing leftovers; a parent that is busy holds other cgroups and stays."""
     leaves = set((paths or {}).values())
+    left = []
     deadline = time.monotonic() + timeout
     for d in sorted(set(created) | leaves, key=len, reverse=True):
         while True:
@@ -241,4 +243,7 @@ def remove(created, paths=None, timeout=5.0):
                     thaw(paths)
                     time.sleep(0.01)
                     continue
+                if d in leaves:
+                    left.append(d)
                 break
+    return left

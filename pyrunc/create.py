@@ -31,8 +31,9 @@ def _rfc3339(t):
 def create(a, console_socket=None, cfg=None):
     """Create container a.id from the bundle; returns the Container (state saved)."""
     check_id(a.id)
-    if os.geteuid() != 0:
-        raise PyruncError("rootless containers are not supported yet: run pyrunc as root")
+    if os.geteuid() != 0 or a.rootless_mode == "true":
+        raise PyruncError("rootless containers are not supported yet: run pyrunc as root, "
+                          "without --rootless true")
     preserve = a.preserve_fds or 0
     if preserve < 0:
         raise PyruncError("--preserve-fds must not be negative")

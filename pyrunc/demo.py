@@ -26,18 +26,22 @@ for n in cgroup ipc mnt net pid time user uts; do echo "  $n $(readlink /proc/se
 """
 
 
-def make_bundle(where, args):
-    from .commands.spec import default_spec
-    rootfs = os.path.join(where, "rootfs")
+def make_rootfs(rootfs, applets=APPLETS):
+    """A root filesystem of one static busybox and its applet links (also used by tests)."""
     for d in ("bin", "proc", "sys", "dev", "etc", "tmp"):
         os.makedirs(os.path.join(rootfs, d), exist_ok=True)
     shutil.copy(BUSYBOX, os.path.join(rootfs, "bin", "busybox"))
-    for a in APPLETS:
+    for a in applets:
         os.symlink("busybox", os.path.join(rootfs, "bin", a))
     with open(os.path.join(rootfs, "etc", "passwd"), "w") as f:
-        f.write("root:x:0:0:root:/root:/bin/sh\n")
+        f.write("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n")
     with open(os.path.join(rootfs, "etc", "group"), "w") as f:
-        f.write("root:x:0:\n")
+        f.write("root:x:0:\nnogroup:x:65534:\n")
+
+
+def make_bundle(where, args):
+    from .commands.spec import default_spec
+    make_rootfs(os.path.join(where, "rootfs"))
     cfg = default_spec()
     cfg["process"]["terminal"] = False
     cfg["process"]["args"] = args

@@ -78,7 +78,10 @@ class Init:
         try:
             if before_plan:
                 before_plan(self.stage1)
-            _write_all(self.plan_w, plan_bytes)
+            try:
+                write_all(self.plan_w, plan_bytes)
+            except BrokenPipeError:
+                pass  # the executor died; its sync message says why
         except BaseException:
             self.kill()
             raise
@@ -112,7 +115,10 @@ class Init:
         return self.pid
 
     def go(self):
-        _write_all(self.plan_w, b"G")
+        try:
+            write_all(self.plan_w, b"G")
+        except BrokenPipeError:
+            pass  # wait_ready reports why the init is gone
 
     def wait_ready(self):
         line = self._line()
@@ -150,14 +156,10 @@ class Init:
         self.close()
 
 
-def _write_all(fd, data):
+def write_all(fd, data):
     view = memoryview(data)
     while view:
-        try:
-            n = os.write(fd, view)
-        except BrokenPipeError:
-            return  # the executor died; its sync message says why
-        view = view[n:]
+        view = view[os.write(fd, view):]
 
 
 def wait_gone(pid, timeout=10.0):

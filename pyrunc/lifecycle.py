@@ -112,7 +112,11 @@ def destroy(c):
         wait_gone(c.pid)
     cgroups.kill_all(paths, signal.SIGKILL)
     cgroups.thaw(paths)
-    cgroups.remove(c.data.get("cgroups_created") or [], paths)
+    left = cgroups.remove(c.data.get("cgroups_created") or [], paths)
+    if left:
+        c.unlock()
+        raise PyruncError(f"cannot remove the cgroups of {c.id}: {', '.join(left)} (still busy); "
+                          "the state is kept, try delete again")
     c.remove_dir()
 
 

@@ -23,7 +23,7 @@ FLAGS = {
     "norelatime": (True, MS_RELATIME), "nostrictatime": (True, MS_STRICTATIME),
     "nosuid": (False, MS_NOSUID), "nosymfollow": (False, MS_NOSYMFOLLOW),
     "rbind": (False, MS_BIND | MS_REC), "relatime": (False, MS_RELATIME),
-    "remount": (False, MS_REMOUNT), "ro": (False, MS_RDONLY), "rw": (True, MS_RDONLY),
+    "ro": (False, MS_RDONLY), "rw": (True, MS_RDONLY),
     "silent": (False, MS_SILENT), "strictatime": (False, MS_STRICTATIME),
     "suid": (True, MS_NOSUID), "symfollow": (True, MS_NOSYMFOLLOW), "sync": (False, MS_SYNCHRONOUS),
 }
@@ -51,7 +51,7 @@ _ATIME_RECURSIVE = ("rrelatime", "rnoatime", "rstrictatime")
 _TO_ATTR = [(MS_RDONLY, A_RDONLY), (MS_NOSUID, A_NOSUID), (MS_NODEV, A_NODEV),
             (MS_NOEXEC, A_NOEXEC), (MS_NODIRATIME, A_NODIRATIME), (MS_NOSYMFOLLOW, A_NOSYMFOLLOW)]
 
-UNSUPPORTED = ("idmap", "ridmap", "tmpcopyup")
+UNSUPPORTED = ("idmap", "ridmap", "tmpcopyup", "remount")
 
 
 class Parsed:

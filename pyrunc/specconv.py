@@ -316,7 +316,7 @@ def _mount(plan, m, i, cfg, opt, userns, ns):
         return dst == "/dev"
     if not mtype:
         raise PyruncError(f"config.json: {where}: mount type is required unless the mount is a bind")
-    flags = p.flags & ~(mo.MS_REMOUNT | mo.MS_BIND)
+    flags = p.flags & ~mo.MS_BIND
     plan.add("MOUNT", src or mtype, dst, mtype, flags, p.data, "d", p.prop, 0, 0, p.rset, p.rclr)
     return False
 

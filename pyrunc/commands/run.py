@@ -11,6 +11,7 @@ import os
 
 from ..create import create
 from ..errors import PyruncError
+from ..launch import write_all as _write_all
 from ..lifecycle import destroy, start
 from ..state import Container
 
@@ -121,12 +122,6 @@ def _relay(master, pid):
         os.close(pidfd)
         if saved is not None:
             termios.tcsetattr(0, termios.TCSADRAIN, saved)
-
-
-def _write_all(fd, data):
-    while data:
-        n = os.write(fd, data)
-        data = data[n:]
 
 
 def _wait(pid):
