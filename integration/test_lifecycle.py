@@ -199,3 +199,41 @@ def test_concurrent_creates_same_id(env):
     rcs = sorted(p.wait(timeout=30) for p in ps)
     assert rcs[0] == 0 and rcs[1] != 0
     assert env.state(cid)["status"] == "created"
+
+
+def test_recycled_pid_is_not_the_container(env):
+    """The state's pid now belongs to another process (here: this test): the container is
+    stopped, and kill must not signal that process."""
+    b = env.bundle(["true"])
+    cid = env.new_id()
+    assert env.pyrunc("create", "--bundle", b, cid).rc == 0
+    assert env.pyrunc("delete", "-f", cid).rc == 0
+    d = os.path.join(env.root, cid)
+    os.makedirs(d)
+    with open(os.path.join(d, "state.json"), "w") as f:
+        json.dump({"id": cid, "pid": os.getpid(), "starttime": 1, "bundle": b, "rootfs": b,
+                   "created": "", "cgroups": {}, "cgroups_created": []}, f)
+    got = []
+    old = signal.signal(signal.SIGTERM, lambda *a: got.append(a))
+    try:
+        assert env.state(cid)["status"] == "stopped" and env.state(cid)["pid"] == 0
+        r = env.pyrunc("kill", cid, "TERM")
+        assert r.rc != 0 and "not running" in r.err
+        assert env.pyrunc("delete", cid).rc == 0
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert got == []
+
+
+def test_session_keyring(env):
+    """A new session keyring named after the container, unless --no-new-keyring."""
+    def patch(c):
+        c["linux"]["maskedPaths"] = []
+    # (/proc/keys lists every keyring root may view; ours must be among them)
+    b = env.bundle(["sh", "-c", "grep -o '_ses[^ ]*' /proc/keys"], patch=patch)
+    cid = env.new_id()
+    r = env.pyrunc("run", "--bundle", b, cid)
+    assert r.rc == 0 and f"_ses.{cid}:" in r.out.split(), r
+    cid = env.new_id()
+    r = env.pyrunc("run", "--no-new-keyring", "--bundle", b, cid)
+    assert f"_ses.{cid}" not in r.out, r

@@ -34,11 +34,12 @@ def read_until(fd, needle, timeout=20):
 
 
 @pytest.mark.skipif(not shutil.which("runc"), reason="runc is not installed")
-def test_runc_spec_runs_unmodified_under_a_pty(env, tmp_path):
+@pytest.mark.parametrize("flags", [[], ["--rootless"]], ids=["spec", "spec-rootless"])
+def test_runc_spec_runs_unmodified_under_a_pty(env, tmp_path, flags):
     """`runc spec` output, byte for byte, with a busybox rootfs: an interactive sh."""
     bundle = tmp_path / "runcspec"
     bundle.mkdir()
-    subprocess.run(["runc", "spec", "--bundle", str(bundle)], check=True)
+    subprocess.run(["runc", "spec", "--bundle", str(bundle)] + flags, check=True)
     os.symlink(env.rootfs, bundle / "rootfs")
     cfg = json.loads((bundle / "config.json").read_text())
     assert cfg["process"]["terminal"] is True and "cgroupsPath" not in cfg["linux"]
