@@ -13,7 +13,7 @@ enum plan_op {
 	OP_SETNS = 1,          /* path, nstype                         (stage 1) */
 	OP_TIMENS = 2,         /* offsets text                         (stage 1) */
 	OP_CLONE = 3,          /* clone flags; later ops run in the child (stage 2) */
-	OP_WAIT_GO = 4,        /* wait for pyrunc to write the id maps, become root */
+	OP_WAIT_GO = 4,        /* wait until pyrunc has the pid (and wrote the id maps); 1: become root */
 	OP_SETSID = 5,
 	OP_PROC_WRITE = 6,     /* path relative to the host procfs, value */
 	OP_PROPAGATION = 7,    /* path ("/"), mount flags: the host side before the rootfs */

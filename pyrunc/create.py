@@ -91,7 +91,7 @@ def create(a, console_socket=None, cfg=None):
         pid = init.wait_pid()
         if specconv.namespaces(cfg).get("user") == "":
             write_id_maps(pid, cfg)
-            init.go()
+        init.go()
         init.wait_ready()
         st = proc_stat(pid)
         if st is None:

@@ -6,9 +6,9 @@ see is that sealed copy, never a writable host file (the class of CVE-2019-5736)
 
 Protocol (docs/plan.md): pyrunc writes the plan on the plan pipe; pyrunc-init answers on
 the sync pipe with lines: `PID <n>` (the container's init, from stage 1), `READY` (the
-container is built and waits on the exec fifo) or `ERR <message>`.  When a new user
-namespace is made, pyrunc writes the id maps after `PID` and then sends `G` on the plan
-pipe.
+container is built and waits on the exec fifo) or `ERR <message>`.  After `PID`, pyrunc
+writes the id maps when a new user namespace is made, then sends `G` on the plan pipe; the
+second stage waits for it, so that its lines never overtake the first stage's `PID`.
 """
 
 import fcntl

@@ -124,10 +124,11 @@ def delete(root, cid, force=False):
     try:
         c = Container.load(root, cid, lock=True)
     except PyruncError:
-        if force:
-            _remove_leftover(root, cid)
+        if not force:
+            raise
+        c = _half_made(root, cid)
+        if c is None:
             return
-        raise
     status = c.status()
     if status != "stopped" and not force:
         c.unlock()
@@ -135,10 +136,20 @@ def delete(root, cid, force=False):
     destroy(c)
 
 
-def _remove_leftover(root, cid):
-    """delete --force of an id with no state: remove a half-made directory, exit 0."""
+def _half_made(root, cid):
+    """delete --force of an id without state: wait for a create in progress (it holds the
+    lock); if it made a container, return it; remove a directory a crash left behind."""
     from .state import check_id
     check_id(cid)
     c = Container(root, cid)
-    if os.path.isdir(c.dir):
+    if not os.path.isdir(c.dir):
+        return None
+    try:
+        c.lock()
+    except PyruncError:
+        return None  # removed meanwhile
+    try:
+        return Container.load(root, cid)  # the create finished: delete what it made
+    except PyruncError:
         c.remove_dir()
+        return None

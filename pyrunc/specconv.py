@@ -219,8 +219,9 @@ def compile_plan(cfg, opt):
     plan.add("CLONE", flags)
 
     # --- stage 2: the container's init ---
-    if userns:
-        plan.add("WAIT_GO")
+    # Stage 2 waits until pyrunc has read stage 1's PID line (so that its own lines cannot
+    # overtake it) and, in a new user namespace, has written the id maps.
+    plan.add("WAIT_GO", 1 if userns else 0)
     plan.add("SETSID")
     if not opt.no_new_keyring:
         plan.add("KEYRING", f"_ses.{opt.cid}")

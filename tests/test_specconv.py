@@ -22,7 +22,7 @@ def compile_default(**kw):
 def test_plan_order():
     names = compile_default().names()
     # stage 1 ends with the clone; the init waits for start last, then execs
-    assert names[0] == "CLONE"
+    assert names[:2] == ["CLONE", "WAIT_GO"]
     assert names[-3:] == ["READY", "WAIT_START", "EXEC"]
     for before, after in [("ROOTFS", "MOUNT"), ("MOUNT", "MKNOD"), ("MKNOD", "MASK"), ("MASK", "ROOT_READONLY"),
                           ("READONLY", "ROOT_READONLY"), ("ROOT_READONLY", "PIVOT"), ("PIVOT", "HOSTNAME"),
@@ -42,6 +42,7 @@ def test_user_namespace_waits_for_maps():
     specconv.check(cfg)
     names = specconv.compile_plan(cfg, opts()).names()
     assert names.index("CLONE") < names.index("WAIT_GO") < names.index("SETSID")
+    assert dict(specconv.compile_plan(cfg, opts()).ops)["WAIT_GO"] == (1,)
     assert "MKNOD" not in names and "BINDDEV" in names  # no mknod in a user namespace
 
 
