@@ -237,3 +237,26 @@ def test_session_keyring(env):
     cid = env.new_id()
     r = env.pyrunc("run", "--no-new-keyring", "--bundle", b, cid)
     assert f"_ses.{cid}" not in r.out, r
+
+
+def test_concurrent_creates(env):
+    """Twenty containers created at once, then started, stopped and deleted: no failure."""
+    b = env.bundle(["sh", "-c", "exit 0"])
+    ids = [env.new_id() for _ in range(20)]
+    import tempfile
+    errfiles = [tempfile.TemporaryFile("w+") for _ in ids]  # not pipes: the inits inherit them
+    ps = [subprocess.Popen([PYRUNC, "--root", env.root, "create", "--bundle", b, cid],
+                           stdout=subprocess.DEVNULL, stderr=f) for cid, f in zip(ids, errfiles)]
+    rcs = [p.wait(timeout=60) for p in ps]
+    errs = []
+    for f in errfiles:
+        f.seek(0)
+        errs.append(f.read())
+        f.close()
+    assert rcs == [0] * len(ids), list(zip(rcs, errs))
+    assert all(env.state(cid)["status"] == "created" for cid in ids)
+    for cid in ids:
+        assert env.pyrunc("start", cid).rc == 0
+    for cid in ids:
+        wait_status(env, cid, "stopped")
+        assert env.pyrunc("delete", cid).rc == 0
