@@ -239,14 +239,21 @@ def test_session_keyring(env):
     assert f"_ses.{cid}" not in r.out, r
 
 
-def test_concurrent_creates(env):
-    """Twenty containers created at once, then started, stopped and deleted: no failure."""
-    b = env.bundle(["sh", "-c", "exit 0"])
+import pytest
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["own-cgroups", "one-shared-cgroup"])
+def test_concurrent_creates(env, shared):
+    """Twenty containers created at once, then started, stopped and deleted: no failure,
+    also when they all name the same cgroupsPath (their device rules are written once,
+    before any of them runs)."""
+    one = env.bundle(["sh", "-c", "exit 0"])
     ids = [env.new_id() for _ in range(20)]
+    bundles = [one if shared else env.bundle(["sh", "-c", "exit 0"]) for _ in ids]
     import tempfile
     errfiles = [tempfile.TemporaryFile("w+") for _ in ids]  # not pipes: the inits inherit them
     ps = [subprocess.Popen([PYRUNC, "--root", env.root, "create", "--bundle", b, cid],
-                           stdout=subprocess.DEVNULL, stderr=f) for cid, f in zip(ids, errfiles)]
+                           stdout=subprocess.DEVNULL, stderr=f) for b, cid, f in zip(bundles, ids, errfiles)]
     rcs = [p.wait(timeout=60) for p in ps]
     errs = []
     for f in errfiles:

@@ -154,9 +154,50 @@ def device_rules(rules):
     return out
 
 
+class Placement:
+    """The cgroups of a container being created: the directories this create made, and a
+    lock on the devices cgroup held until the init is placed (see create)."""
+
+    def __init__(self, paths):
+        self.paths = paths
+        self.created = []
+        self._lock = None
+
+    def add_pid(self, pid):
+        add_pid(self.paths, pid)
+        self.release()
+
+    def release(self):
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    def undo(self):
+        """After a failed create: remove what this create made, kill nothing (a cgroup
+        shared with other containers keeps them)."""
+        self.release()
+        remove(self.created)
+
+
+def _populated(path):
+    try:
+        with open(os.path.join(path, "cgroup.procs")) as f:
+            return bool(f.read().strip())
+    except OSError:
+        return False
+
+
 def create(paths, devices):
-    """Make the container's cgroups; returns the directories created (to remove at delete)."""
-    created = []
+    """Make the container's cgroups and apply its device rules; returns a Placement.
+
+    v1 device rules are rewritten from "deny all": a process already in the cgroup would
+    see every device denied for a moment.  So they are written under an flock of the
+    devices cgroup, held until the init is placed, and only while no process is in it;
+    a cgroup shared with running processes keeps its rules (and a warning is logged)."""
+    import fcntl
+    from .log import log
+    pl = Placement(paths)
+    created = pl.created
     try:
         for key, path in paths.items():
             new = []
@@ -168,18 +209,23 @@ def create(paths, devices):
                     _copy_if_empty(d, "cpuset.mems")
         dev = paths.get("devices")
         if dev:
-            for fname, rule in device_rules(devices):
-                _write(os.path.join(dev, fname), rule)
+            pl._lock = os.open(dev, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            fcntl.flock(pl._lock, fcntl.LOCK_EX)
+            if devices and _populated(dev):
+                log.warning(f"cgroup {dev} is shared with running processes: its device rules are left as they are")
+            else:
+                for fname, rule in device_rules(devices):
+                    _write(os.path.join(dev, fname), rule)
         elif devices:
             raise PyruncError("linux.resources.devices: no devices controller on this host "
                               "(cgroup v2 device rules are not supported yet)")
     except OSError as e:
-        remove(created)
+        pl.undo()
         raise PyruncError(f"cgroup: {e.filename}: {e.strerror}")
     except PyruncError:
-        remove(created)
+        pl.undo()
         raise
-    return created
+    return pl
 
 
 def add_pid(paths, pid):

@@ -227,7 +227,10 @@ def main(argv=None):
         return e.code
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
+    except BrokenPipeError as e:
+        import traceback
+        where = traceback.extract_tb(e.__traceback__)[-1]
+        log.error(f"broken pipe ({where.filename.rsplit('/', 1)[-1]}:{where.lineno} {where.line})")
         return 1
 
 

@@ -69,12 +69,12 @@ def create(a, console_socket=None, cfg=None):
         raise PyruncError(f"cannot create the state directory {c.dir}: {e.strerror}")
     init = None
     fifo_fd = -1
-    cg_paths, cg_created = {}, []
+    cg = None
     try:
         c.lock()
         linux = cfg.get("linux") or {}
         cg_paths = cgroups.paths_for(linux.get("cgroupsPath"), a.id)
-        cg_created = cgroups.create(cg_paths, (linux.get("resources") or {}).get("devices"))
+        cg = cgroups.create(cg_paths, (linux.get("resources") or {}).get("devices"))
         os.mkfifo(c.fifo, 0o622)
         os.chmod(c.fifo, 0o622)  # writable by the container's user, whatever our umask
         # the init gets an O_PATH descriptor: it needs no access to the state directory
@@ -85,7 +85,7 @@ def create(a, console_socket=None, cfg=None):
         plan = specconv.compile_plan(cfg, opt)
         if log.debug_on:
             log.debug("plan:\n" + plan.describe())
-        init = Init(plan.encode(), preserve, before_plan=lambda pid: cgroups.add_pid(cg_paths, pid))
+        init = Init(plan.encode(), preserve, before_plan=cg.add_pid)
         os.close(fifo_fd)
         fifo_fd = -1
         pid = init.wait_pid()
@@ -100,7 +100,7 @@ def create(a, console_socket=None, cfg=None):
             "id": a.id, "pid": pid, "starttime": st[1], "bundle": bundle, "rootfs": rootfs,
             "created": _rfc3339(time.time()), "owner": "",
             "annotations": cfg.get("annotations") or {},
-            "cgroups": cg_paths, "cgroups_created": cg_created,
+            "cgroups": cg_paths, "cgroups_created": cg.created,
             "config": {"process": cfg["process"], "hooks": cfg.get("hooks") or {},
                        "namespaces": (cfg.get("linux") or {}).get("namespaces") or []},
         }
@@ -113,7 +113,8 @@ def create(a, console_socket=None, cfg=None):
             os.close(fifo_fd)
         if init is not None:
             init.kill()
-        cgroups.remove(cg_created, cg_paths)
+        if cg is not None:
+            cg.undo()
         c.remove_dir()
         raise
 
