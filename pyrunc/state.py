@@ -111,8 +111,6 @@ class Container:
         return st is not None and st[1] == self.data.get("starttime") and st[0] not in ("Z", "X")
 
     def status(self):
-        if self.data is None:
-            return "creating"
         if not self.init_alive():
             return "stopped"
         if os.path.exists(self.fifo):

@@ -125,18 +125,15 @@ def _relay(master, pid):
 
 
 def _wait(pid):
-    """The init's exit status; reaps every other child that ends meanwhile."""
+    """The init's exit status; reaps every other child that ends meanwhile.  create made
+    this process a subreaper, so the init is our child."""
     while True:
         try:
             wpid, status = os.waitpid(-1, 0)
         except ChildProcessError:
-            break
+            raise PyruncError(f"container init {pid} is not a child of pyrunc: no exit status")
         if wpid == pid:
             return status
-    # not our child (no subreaper): wait for it to end, its status is unknown
-    from ..launch import wait_gone
-    wait_gone(pid, timeout=1e9)
-    return 0
 
 
 def main(a):
