@@ -120,8 +120,9 @@ class Env:
         return json.loads(r.out)
 
     def cgroup_dirs(self):
-        return [d for d in (f"/sys/fs/cgroup/{h}{self.cgparent}" for h in os.listdir("/sys/fs/cgroup"))
-                if os.path.isdir(d)]
+        dirs = [f"/sys/fs/cgroup/{h}{self.cgparent}" for h in os.listdir("/sys/fs/cgroup")]
+        dirs.append(f"/sys/fs/cgroup{self.cgparent}")  # pure cgroup v2
+        return [d for d in dirs if os.path.isdir(d)]
 
     def cleanup(self):
         for cid in self.ids:

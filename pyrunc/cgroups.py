@@ -132,28 +132,6 @@ def _write(path, value):
         raise PyruncError(f"cgroup: write {value!r} to {path}: {e.strerror}")
 
 
-# runc's default allow-list, appended after the config's rules (devices controller)
-DEFAULT_ALLOW = ["c *:* m", "b *:* m", "c 1:3 rwm", "c 1:8 rwm", "c 1:7 rwm", "c 5:0 rwm",
-                 "c 1:5 rwm", "c 1:9 rwm", "c 5:1 rwm", "c 136:* rwm", "c 5:2 rwm", "c 10:200 rwm"]
-
-
-def device_rules(rules):
-    """[(file, rule)] for the v1 devices controller from linux.resources.devices."""
-    out = []
-    for r in rules or ():
-        t = r.get("type", "a")
-        major = r.get("major", -1)
-        minor = r.get("minor", -1)
-        major = "*" if major is None or major < 0 else str(major)
-        minor = "*" if minor is None or minor < 0 else str(minor)
-        access = r.get("access") or "rwm"
-        rule = "a" if t == "a" and major == "*" and minor == "*" else f"{t} {major}:{minor} {access}"
-        out.append(("devices.allow" if r["allow"] else "devices.deny", rule))
-    if out:
-        out += [("devices.allow", d) for d in DEFAULT_ALLOW]
-    return out
-
-
 class Placement:
     """The cgroups of a container being created: the directories this create made, and a
     lock on the devices cgroup held until the init is placed (see create)."""
@@ -187,15 +165,43 @@ def _populated(path):
         return False
 
 
-def create(paths, devices):
-    """Make the container's cgroups and apply its device rules; returns a Placement.
+def _enable_v2(h, leaf, wanted):
+    """Enable the wanted controllers in cgroup.subtree_control of every ancestor of leaf in
+    the cgroup2 hierarchy h (only those not enabled yet are written)."""
+    rel = leaf[len(h.mountpoint):].strip("/")
+    d = h.mountpoint
+    for part in rel.split("/")[:-1] if rel else []:
+        _enable_in(d, wanted)
+        d = os.path.join(d, part)
+    if rel:
+        _enable_in(d, wanted)
 
-    v1 device rules are rewritten from "deny all": a process already in the cgroup would
-    see every device denied for a moment.  So they are written under an flock of the
-    devices cgroup, held until the init is placed, and only while no process is in it;
-    a cgroup shared with running processes keeps its rules (and a warning is logged)."""
+
+def _enable_in(d, wanted):
+    with open(os.path.join(d, "cgroup.controllers")) as f:
+        avail = set(f.read().split())
+    with open(os.path.join(d, "cgroup.subtree_control")) as f:
+        on = set(f.read().split())
+    missing = [c for c in sorted(wanted) if c in avail and c not in on]
+    if missing:
+        _write(os.path.join(d, "cgroup.subtree_control"), " ".join("+" + c for c in missing))
+
+
+def create(paths, cfg_linux=None, hs=None):
+    """Make the container's cgroups, apply its resources and device rules; returns a
+    Placement whose add_pid() places the init.
+
+    Device rules are rewritten from "deny all": a process already in the cgroup would see
+    every device denied for a moment.  So they are written under an flock of the devices
+    cgroup (v1) or of the cgroup (v2), held until the init is placed, and only while no
+    process is in it; a cgroup shared with running processes keeps its rules (a warning
+    is logged)."""
     import fcntl
+    from . import devices, resources
     from .log import log
+    hs = probe() if hs is None else hs
+    linux = cfg_linux or {}
+    res = linux.get("resources") or {}
     pl = Placement(paths)
     created = pl.created
     try:
@@ -207,22 +213,35 @@ def create(paths, devices):
                 for d in new:
                     _copy_if_empty(d, "cpuset.cpus")
                     _copy_if_empty(d, "cpuset.mems")
-        dev = paths.get("devices")
-        if dev:
-            pl._lock = os.open(dev, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        for h in hs:
+            if h.version == 2 and h.key in paths:
+                wanted = set(h.controllers) if layout(hs) == "v2" else resources.v2_controllers(res)
+                if wanted:
+                    _enable_v2(h, paths[h.key], wanted)
+        dirs = resources.Dirs(paths, hs)
+        dev = dirs.get("devices")
+        target = dev[0] if dev else (dirs.unified if layout(hs) == "v2" else None)
+        if target:
+            pl._lock = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             fcntl.flock(pl._lock, fcntl.LOCK_EX)
-            if devices and _populated(dev):
-                log.warning(f"cgroup {dev} is shared with running processes: its device rules are left as they are")
+            rules = devices.rules(res.get("devices"), linux.get("devices"))
+            if _populated(target):
+                if res.get("devices"):
+                    log.warning(f"cgroup {target} is shared with running processes: "
+                                "its device rules are left as they are")
+            elif dev:
+                for fname, line in devices.v1_lines(rules):
+                    _write(os.path.join(target, fname), line)
             else:
-                for fname, rule in device_rules(devices):
-                    _write(os.path.join(dev, fname), rule)
-        elif devices:
-            raise PyruncError("linux.resources.devices: no devices controller on this host "
-                              "(cgroup v2 device rules are not supported yet)")
+                devices.attach_v2(target, rules)
+        elif res.get("devices"):
+            raise PyruncError("linux.resources.devices: this host has no devices controller "
+                              "and no cgroup v2 hierarchy to attach device rules to")
+        resources.apply(res, dirs, warn=log.warning)
     except OSError as e:
         pl.undo()
         raise PyruncError(f"cgroup: {e.filename}: {e.strerror}")
-    except PyruncError:
+    except BaseException:
         pl.undo()
         raise
     return pl
@@ -233,30 +252,89 @@ def add_pid(paths, pid):
         _write(os.path.join(path, "cgroup.procs"), str(pid))
 
 
-def pids(paths):
-    """Every pid in the container's cgroup."""
+def _pid_dir(paths):
     for key in ("pids", "freezer", "memory", "unified"):
         if key in paths:
-            break
-    else:
-        if not paths:
-            return []
-        key = next(iter(paths))
+            return paths[key]
+    return next(iter(paths.values()), None)
+
+
+def pids(paths):
+    """Every pid in the container's cgroup, its sub-cgroups included."""
+    top = _pid_dir(paths)
+    out = []
+    if not top:
+        return out
+    for d, subdirs, _ in os.walk(top):
+        try:
+            with open(os.path.join(d, "cgroup.procs")) as f:
+                out += [int(x) for x in f.read().split()]
+        except OSError:
+            pass
+    return out
+
+
+def _freezer(paths):
+    """("v1", freezer dir) or ("v2", cgroup dir) or (None, None)."""
+    if paths.get("freezer"):
+        return "v1", paths["freezer"]
+    if paths.get("unified") and os.path.exists(os.path.join(paths["unified"], "cgroup.freeze")):
+        return "v2", paths["unified"]
+    return None, None
+
+
+def frozen(paths):
+    kind, d = _freezer(paths)
     try:
-        with open(os.path.join(paths[key], "cgroup.procs")) as f:
-            return [int(x) for x in f.read().split()]
+        if kind == "v1":
+            with open(os.path.join(d, "freezer.state")) as f:
+                return f.read().strip() in ("FROZEN", "FREEZING")
+        if kind == "v2":
+            with open(os.path.join(d, "cgroup.freeze")) as f:
+                return f.read().strip() == "1"
     except OSError:
-        return []
+        pass
+    return False
+
+
+def freeze(paths, timeout=10.0):
+    """Freeze every process of the container and wait until the kernel says frozen."""
+    kind, d = _freezer(paths)
+    if kind is None:
+        raise PyruncError("cannot pause: this container has no freezer (freezer controller or "
+                          "cgroup.freeze)")
+    deadline = time.monotonic() + timeout
+    while True:
+        if kind == "v1":
+            _write(os.path.join(d, "freezer.state"), "FROZEN")
+            with open(os.path.join(d, "freezer.state")) as f:
+                done = f.read().strip() == "FROZEN"
+        else:
+            _write(os.path.join(d, "cgroup.freeze"), "1")
+            with open(os.path.join(d, "cgroup.events")) as f:
+                done = "frozen 1" in f.read().splitlines()
+        if done:
+            return
+        if time.monotonic() > deadline:
+            unfreeze(paths)
+            raise PyruncError("cannot pause: the container's processes did not freeze in time")
+        time.sleep(0.001)
+
+
+def unfreeze(paths):
+    kind, d = _freezer(paths)
+    if kind == "v1":
+        _write(os.path.join(d, "freezer.state"), "THAWED")
+    elif kind == "v2":
+        _write(os.path.join(d, "cgroup.freeze"), "0")
 
 
 def thaw(paths):
-    f = paths.get("freezer")
-    if f:
-        try:
-            with open(os.path.join(f, "freezer.state"), "w") as fh:
-                fh.write("THAWED")
-        except OSError:
-            pass
+    """unfreeze, for cleanup paths: errors are ignored."""
+    try:
+        unfreeze(paths)
+    except PyruncError:
+        pass
 
 
 def kill_all(paths, sig):

@@ -33,6 +33,13 @@ _RUN = dict(_CREATE, **{
     "detach": ("detach", "bool"), "d": ("detach", "bool"), "keep": ("keep", "bool"),
 })
 
+_UPDATE = {name: (name.replace("-", "_"), "str") for name in (
+    "blkio-weight", "cpu-period", "cpu-quota", "cpu-burst", "cpu-share", "cpu-rt-period",
+    "cpu-rt-runtime", "cpuset-cpus", "cpuset-mems", "kernel-memory", "kernel-memory-tcp", "memory",
+    "cpu-idle", "memory-reservation", "memory-swap", "pids-limit", "l3-cache-schema", "mem-bw-schema")}
+_UPDATE.update({"resources": ("resources", "str"), "r": ("resources", "str"),
+                "cpu-shares": ("cpu_share", "str")})
+
 # command -> (module, flags, positional names, minimum positionals, usage)
 COMMANDS = {
     "create": ("create", _CREATE, ["id"], 1, "create [options] <container-id>"),
@@ -46,12 +53,19 @@ COMMANDS = {
     "list": ("list", {"format": ("format", "str"), "f": ("format", "str"),
                       "quiet": ("quiet", "bool"), "q": ("quiet", "bool")}, [], 0,
              "list [--format table|json] [--quiet]"),
+    "pause": ("pause", {}, ["id"], 1, "pause <container-id>"),
+    "resume": ("resume", {}, ["id"], 1, "resume <container-id>"),
+    "ps": ("ps", {"format": ("format", "str"), "f": ("format", "str")}, ["id", "*args"], 1,
+           "ps [--format table|json] <container-id> [ps options]"),
+    "events": ("events", {"interval": ("interval", "str"), "stats": ("stats", "bool")}, ["id"], 1,
+               "events [--stats] [--interval 5s] <container-id>"),
+    "update": ("update", _UPDATE, ["id"], 1, "update [options] <container-id>"),
     "spec": ("spec", {"bundle": ("bundle", "str"), "b": ("bundle", "str"),
                       "rootless": ("rootless", "bool")}, [], 0, "spec [--bundle DIR] [--rootless]"),
 }
 
 # Commands that later issues bring; until then they fail clearly instead of pretending.
-NOT_YET = ("exec", "ps", "events", "pause", "resume", "update", "features", "checkpoint", "restore")
+NOT_YET = ("exec", "features", "checkpoint", "restore")
 
 USAGE = """usage: pyrunc [global options] command [command options] [arguments...]
 
@@ -62,6 +76,10 @@ commands:
   start    start a created container   state    print a container's state as JSON
   kill     signal a container's init   delete   delete a container
   list     list containers             spec     write a default config.json
+  pause    freeze a container          resume   thaw a paused container
+  update   change a container's resources
+  ps       list a container's processes
+  events   a container's statistics and OOM events
 
 global options:
   --root DIR            state directory (default /run/pyrunc)
@@ -208,7 +226,14 @@ def main(argv=None):
         modname, table, posnames, minpos, usage = COMMANDS[cmd]
         a = Args()
         table = dict(table, help=("help", "bool"), h=("help", "bool"))
-        pos = _parse_flags(rest[1:], table, a, len(posnames))
+        rest_args = posnames and posnames[-1].startswith("*")
+        if rest_args:
+            # ps: everything after the id goes to ps(1)
+            pos = _parse_flags(rest[1:], table, a, len(posnames) - 1, stop_after=len(posnames) - 1)
+            setattr(a, posnames[-1][1:], pos[len(posnames) - 1:])
+            pos, posnames = pos[:len(posnames) - 1], posnames[:-1]
+        else:
+            pos = _parse_flags(rest[1:], table, a, len(posnames))
         if a.help:
             sys.stdout.write(f"usage: pyrunc {usage}\n")
             return 0

@@ -74,7 +74,7 @@ def create(a, console_socket=None, cfg=None):
         c.lock()
         linux = cfg.get("linux") or {}
         cg_paths = cgroups.paths_for(linux.get("cgroupsPath"), a.id)
-        cg = cgroups.create(cg_paths, (linux.get("resources") or {}).get("devices"))
+        cg = cgroups.create(cg_paths, linux)
         os.mkfifo(c.fifo, 0o622)
         os.chmod(c.fifo, 0o622)  # writable by the container's user, whatever our umask
         # the init gets an O_PATH descriptor: it needs no access to the state directory
@@ -101,6 +101,7 @@ def create(a, console_socket=None, cfg=None):
             "created": _rfc3339(time.time()), "owner": "",
             "annotations": cfg.get("annotations") or {},
             "cgroups": cg_paths, "cgroups_created": cg.created,
+            "resources": linux.get("resources") or {}, "devices": linux.get("devices") or [],
             "config": {"process": cfg["process"], "hooks": cfg.get("hooks") or {},
                        "namespaces": (cfg.get("linux") or {}).get("namespaces") or []},
         }

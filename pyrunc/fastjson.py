@@ -52,6 +52,10 @@ def loads(s):
         raise JSONError(f"syntax error at {_where(s, e.value)}") from None
     except ValueError as e:  # bad escapes, control characters
         raise JSONError(str(e)) from None
+    except SystemError:
+        # the C scanner reports some errors (an unquoted property name) by importing
+        # json.decoder, which this module avoids; the error is lost on the way
+        raise JSONError("syntax error (a property name must be a double-quoted string)") from None
     finally:
         _Context.memo.clear()
     while end < n and s[end] in _WS:

@@ -43,7 +43,6 @@ NOT_YET = [
     ("linux", "mountLabel"), ("linux", "intelRdt"), ("linux", "personality"),
     ("linux", "netDevices"), ("linux", "memoryPolicy"),
 ]
-RESOURCES_SUPPORTED = ("devices",)
 HOOKS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 
 
@@ -94,9 +93,6 @@ def check(cfg):
         src = proc if section == "process" else linux
         if _nonempty(src.get(key)):
             raise PyruncError(f"config.json: {section}.{key} is not supported yet by pyrunc")
-    for key, value in (linux.get("resources") or {}).items():
-        if key not in RESOURCES_SUPPORTED and _nonempty(value):
-            raise PyruncError(f"config.json: linux.resources.{key} is not supported yet by pyrunc")
     for key in HOOKS:
         if _nonempty((cfg.get("hooks") or {}).get(key)):
             raise PyruncError(f"config.json: hooks.{key}: hooks are not supported yet by pyrunc")

@@ -113,21 +113,15 @@ class Container:
     def status(self):
         if not self.init_alive():
             return "stopped"
+        if self._frozen():
+            return "paused"  # before created, as runc: a created container can be paused
         if os.path.exists(self.fifo):
             return "created"
-        if self._frozen():
-            return "paused"
         return "running"
 
     def _frozen(self):
-        path = (self.data.get("cgroups") or {}).get("freezer")
-        if not path:
-            return False
-        try:
-            with open(os.path.join(path, "freezer.state")) as f:
-                return f.read().strip() in ("FROZEN", "FREEZING")
-        except OSError:
-            return False
+        from .cgroups import frozen
+        return frozen(self.data.get("cgroups") or {})
 
     def pidfd(self):
         """A pidfd of the init, checked against the saved start time, or None if gone."""

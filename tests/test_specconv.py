@@ -134,10 +134,3 @@ def test_cgroup_paths(tmp_path):
     assert p["memory"] == "/sys/fs/cgroup/memory/sup/me/id"
 
 
-def test_device_rules():
-    rules = cgroups.device_rules([{"allow": False, "access": "rwm"},
-                                  {"allow": True, "type": "c", "major": 10, "minor": 229, "access": "rw"}])
-    assert rules[0] == ("devices.deny", "a")
-    assert rules[1] == ("devices.allow", "c 10:229 rw")
-    assert ("devices.allow", "c 1:3 rwm") in rules and ("devices.allow", "c 136:* rwm") in rules
-    assert cgroups.device_rules(None) == []
