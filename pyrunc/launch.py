@@ -12,6 +12,7 @@ second stage waits for it, so that its lines never overtake the first stage's `P
 """
 
 import fcntl
+import errno
 import os
 
 from .errors import PyruncError
@@ -174,6 +175,10 @@ def wait_gone(pid, timeout=10.0):
         fd = os.pidfd_open(pid)
     except ProcessLookupError:
         return True
+    except OSError as e:
+        if e.errno == errno.EINVAL:  # the pid is still held but its task is gone
+            return True
+        raise
     try:
         p = select.poll()
         p.register(fd, select.POLLIN)

@@ -132,6 +132,10 @@ class Container:
             fd = os.pidfd_open(pid)
         except ProcessLookupError:
             return None
+        except OSError as e:
+            if e.errno == errno.EINVAL:  # the pid is still held but its task is gone
+                return None
+            raise
         # the pidfd pins this pid: if the start time matches now, the fd is our init
         if not self.init_alive():
             os.close(fd)

@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # The whole test suite: set up (idempotent), then unit and integration tests, as root.
+# integration/test_cgroup_v2_vm.py boots a pure cgroup v2 VM with ../shared/tools/v2vm
+# (this host has hybrid cgroups); its one-time setup (QEMU, a Debian kernel) is done here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+V2VM_DIR=${PYRUNC_V2VM_DIR:-$(cd .. && pwd)/shared/tools/v2vm}
+if [ "${PYRUNC_SKIP_V2VM:-}" != 1 ] && [ -x "$V2VM_DIR/setup.sh" ]; then
+  "$V2VM_DIR/setup.sh" >/dev/null
+  export PYRUNC_V2VM="$V2VM_DIR/v2vm"
+fi
 # .venv/bin/pytest (not "python -m pytest", which puts the source tree first on sys.path)
 # imports the installed pyrunc, with its built executor and cffi module.
 exec .venv/bin/pytest -p no:cacheprovider -n "${PYRUNC_TEST_JOBS:-2}" "$@" tests integration
