@@ -64,6 +64,7 @@ class Env:
         self.cgparent = f"/pyrunc-test-{self.tag}"
         self.ids = []
         self._n = 0
+        self.root_cgroup = _root_cgroup_files()
         self.rootfs = str(tmp_path / "rootfs-shared")
         make_rootfs(self.rootfs)
 
@@ -137,6 +138,8 @@ class Env:
             subs = [s for s in os.listdir(d) if os.path.isdir(os.path.join(d, s))]
             if subs:
                 left.append(f"cgroups: {d}: {subs}")
+        if _root_cgroup_files() != self.root_cgroup:
+            left.append(f"the host's root cgroup changed: {self.root_cgroup} -> {_root_cgroup_files()}")
         with open("/proc/self/mountinfo") as f:
             mounts = [l for l in f if str(self.tmp) in l]
         if mounts:
@@ -149,6 +152,19 @@ class Env:
                               key=len, reverse=True):
                 _kill_and_rmdir(sub)
             _kill_and_rmdir(d)
+
+
+def _root_cgroup_files():
+    """What pyrunc must never change in a hierarchy's root on this host (tests run in
+    parallel, so only settings no test may touch are compared)."""
+    out = {}
+    for d in ("/sys/fs/cgroup/unified",):
+        try:
+            with open(os.path.join(d, "cgroup.subtree_control")) as f:
+                out[d] = f.read().split()
+        except OSError:
+            pass
+    return out
 
 
 def _kill_and_rmdir(d):

@@ -165,16 +165,29 @@ def _populated(path):
         return False
 
 
-def _enable_v2(h, leaf, wanted):
+def _enable_v2(h, leaf, wanted, created, own_only):
     """Enable the wanted controllers in cgroup.subtree_control of every ancestor of leaf in
-    the cgroup2 hierarchy h (only those not enabled yet are written)."""
+    the cgroup2 hierarchy h (only those not enabled yet are written).
+
+    On a pure v2 host this goes from the hierarchy's root down, as runc does: nothing works
+    otherwise.  On a hybrid host (own_only) the cgroup2 mount is the host's business:
+    controllers are enabled only in cgroups this create made, and one that an existing
+    ancestor does not pass down is an error."""
     rel = leaf[len(h.mountpoint):].strip("/")
+    parts = rel.split("/") if rel else []
     d = h.mountpoint
-    for part in rel.split("/")[:-1] if rel else []:
-        _enable_in(d, wanted)
+    for part in parts:
+        if own_only and d not in created:
+            with open(os.path.join(d, "cgroup.subtree_control")) as f:
+                on = set(f.read().split())
+            missing = sorted(set(wanted) - on)
+            if missing:
+                raise PyruncError(
+                    f"cgroup: controller {', '.join(missing)} is not enabled in {d}/cgroup.subtree_control; "
+                    "on a hybrid host pyrunc enables controllers of the cgroup2 mount only in cgroups it creates")
+        else:
+            _enable_in(d, wanted)
         d = os.path.join(d, part)
-    if rel:
-        _enable_in(d, wanted)
 
 
 def _enable_in(d, wanted):
@@ -215,9 +228,10 @@ def create(paths, cfg_linux=None, hs=None):
                     _copy_if_empty(d, "cpuset.mems")
         for h in hs:
             if h.version == 2 and h.key in paths:
-                wanted = set(h.controllers) if layout(hs) == "v2" else resources.v2_controllers(res)
+                pure = layout(hs) == "v2"
+                wanted = set(h.controllers) if pure else resources.v2_controllers(res) & set(h.controllers)
                 if wanted:
-                    _enable_v2(h, paths[h.key], wanted)
+                    _enable_v2(h, paths[h.key], wanted, created, own_only=not pure)
         dirs = resources.Dirs(paths, hs)
         dev = dirs.get("devices")
         target = dev[0] if dev else (dirs.unified if layout(hs) == "v2" else None)

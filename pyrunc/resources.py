@@ -374,6 +374,37 @@ def _set(v):
     return v not in (None, "", [], {})
 
 
+def check(res):
+    """The checks that need no cgroup: run when config.json is loaded, before anything is made."""
+    res = res or {}
+    m = res.get("memory") or {}
+    sw = m.get("swappiness")
+    if sw is not None and sw != -1 and not 0 <= sw <= 100:
+        raise PyruncError(f"linux.resources.memory.swappiness: invalid value {sw} (valid range is 0-100)")
+    limit, swap = m.get("limit") or 0, m.get("swap") or 0
+    if limit > 0 and swap > 0 and swap < limit:
+        raise PyruncError("linux.resources.memory.swap: memory+swap must not be below the memory limit")
+    b = res.get("blockIO") or {}
+    for name in ("weight", "leafWeight"):
+        v = b.get(name)
+        if v is not None and v != 0 and not 10 <= v <= 1000:
+            raise PyruncError(f"linux.resources.blockIO.{name}: {v} is out of range [10, 1000]")
+    sizes = None
+    for i, h in enumerate(res.get("hugepageLimits") or ()):
+        sizes = hugepage_sizes() if sizes is None else sizes
+        if h["pageSize"] not in sizes:
+            raise PyruncError(f"linux.resources.hugepageLimits[{i}]: page size {h['pageSize']!r} is not one "
+                              f"of this host's ({', '.join(sorted(sizes)) or 'none'})")
+    for key in res.get("unified") or {}:
+        if "/" in key or key in (".", ".."):
+            raise PyruncError(f"linux.resources.unified: {key!r} must be a file name (no slashes)")
+        ctrl, dot, param = key.partition(".")
+        if not dot or not ctrl or not param:
+            raise PyruncError(f"linux.resources.unified: {key!r} must be in the form CONTROLLER.PARAMETER")
+    from .devices import rules
+    rules(res.get("devices"))
+
+
 def v2_controllers(res):
     """The cgroup v2 controllers these resources need (enabled on a hybrid host on demand)."""
     res = res or {}

@@ -96,6 +96,8 @@ def check(cfg):
     for key in HOOKS:
         if _nonempty((cfg.get("hooks") or {}).get(key)):
             raise PyruncError(f"config.json: hooks.{key}: hooks are not supported yet by pyrunc")
+    from .resources import check as check_resources
+    check_resources(linux.get("resources"))
     if not proc.get("args"):
         raise PyruncError("config.json: process.args must not be empty")
     if not proc.get("cwd", "").startswith("/"):
