@@ -114,12 +114,19 @@ def _mkdirs(path, created):
 
 
 def _copy_if_empty(dirpath, name):
+    """A new v1 cpuset gets its parent's cpus/mems (empty ones admit no process).  A parent
+    that a concurrent create has just made may still be empty: wait for it to be filled."""
     f = os.path.join(dirpath, name)
     with open(f) as fh:
         if fh.read().strip():
             return
-    with open(os.path.join(os.path.dirname(dirpath), name)) as fh:
-        value = fh.read().strip()
+    deadline = time.monotonic() + 2.0
+    while True:
+        with open(os.path.join(os.path.dirname(dirpath), name)) as fh:
+            value = fh.read().strip()
+        if value or time.monotonic() > deadline:
+            break
+        time.sleep(0.002)
     with open(f, "w") as fh:
         fh.write(value)
 
