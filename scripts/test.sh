@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# the tool sits in ../shared beside the checkout (or in /work/shared for a clone elsewhere)
 V2VM_DIR=${PYRUNC_V2VM_DIR:-$(cd .. && pwd)/shared/tools/v2vm}
+[ -x "$V2VM_DIR/v2vm" ] || V2VM_DIR=/work/shared/tools/v2vm
 if [ "${PYRUNC_SKIP_V2VM:-}" != 1 ] && [ -x "$V2VM_DIR/setup.sh" ]; then
   "$V2VM_DIR/setup.sh" >/dev/null
   export PYRUNC_V2VM="$V2VM_DIR/v2vm"
