@@ -60,12 +60,13 @@ COMMANDS = {
     "events": ("events", {"interval": ("interval", "str"), "stats": ("stats", "bool")}, ["id"], 1,
                "events [--stats] [--interval 5s] <container-id>"),
     "update": ("update", _UPDATE, ["id"], 1, "update [options] <container-id>"),
+    "features": ("features", {}, [], 0, "features"),
     "spec": ("spec", {"bundle": ("bundle", "str"), "b": ("bundle", "str"),
                       "rootless": ("rootless", "bool")}, [], 0, "spec [--bundle DIR] [--rootless]"),
 }
 
 # Commands that later issues bring; until then they fail clearly instead of pretending.
-NOT_YET = ("exec", "features", "checkpoint", "restore")
+NOT_YET = ("exec", "checkpoint", "restore")
 
 USAGE = """usage: pyrunc [global options] command [command options] [arguments...]
 
@@ -80,6 +81,7 @@ commands:
   update   change a container's resources
   ps       list a container's processes
   events   a container's statistics and OOM events
+  features what this runtime supports (runtime-spec features document)
 
 global options:
   --root DIR            state directory (default /run/pyrunc)

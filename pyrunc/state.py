@@ -120,8 +120,20 @@ class Container:
         return "running"
 
     def _frozen(self):
-        from .cgroups import frozen
-        return frozen(self.data.get("cgroups") or {})
+        # inline rather than cgroups.frozen(): state is on the hot path and needs no
+        # other part of the cgroups module
+        paths = self.data.get("cgroups") or {}
+        if paths.get("freezer"):
+            f, frozen = os.path.join(paths["freezer"], "freezer.state"), ("FROZEN", "FREEZING")
+        elif paths.get("unified"):
+            f, frozen = os.path.join(paths["unified"], "cgroup.freeze"), ("1",)
+        else:
+            return False
+        try:
+            with open(f) as fh:
+                return fh.read().strip() in frozen
+        except OSError:
+            return False
 
     def pidfd(self):
         """A pidfd of the init, checked against the saved start time, or None if gone."""
