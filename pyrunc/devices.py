@@ -161,7 +161,10 @@ def attach_v2(cgroup_dir, rule_list):
             raise PyruncError(f"linux.resources.devices: cannot attach the device eBPF program to "
                               f"{cgroup_dir}: {os.strerror(ffi.errno)}")
         for pid in old:
-            lib.pyrunc_bpf_detach_id(cg, pid)
+            if lib.pyrunc_bpf_detach_id(cg, pid) < 0:
+                from .log import log
+                log.warning(f"{cgroup_dir}: cannot detach the earlier device program {pid}: "
+                            f"{os.strerror(ffi.errno)} (both now apply)")
     finally:
         os.close(cg)
         os.close(fd)
