@@ -258,6 +258,9 @@ def create(paths, cfg_linux=None, hs=None):
         elif res.get("devices"):
             raise PyruncError("linux.resources.devices: this host has no devices controller "
                               "and no cgroup v2 hierarchy to attach device rules to")
+        else:
+            log.warning("this host has no devices controller: the container's device access "
+                        "is not restricted by a cgroup")
         resources.apply(res, dirs, warn=log.warning)
     except OSError as e:
         pl.undo()
@@ -302,20 +305,6 @@ def _freezer(paths):
     if paths.get("unified") and os.path.exists(os.path.join(paths["unified"], "cgroup.freeze")):
         return "v2", paths["unified"]
     return None, None
-
-
-def frozen(paths):
-    kind, d = _freezer(paths)
-    try:
-        if kind == "v1":
-            with open(os.path.join(d, "freezer.state")) as f:
-                return f.read().strip() in ("FROZEN", "FREEZING")
-        if kind == "v2":
-            with open(os.path.join(d, "cgroup.freeze")) as f:
-                return f.read().strip() == "1"
-    except OSError:
-        pass
-    return False
 
 
 def freeze(paths, timeout=10.0):

@@ -157,6 +157,10 @@ def attach_v2(cgroup_dir, rule_list):
         old = []
         if lib.pyrunc_bpf_query(cg, ids, cnt) == 0:
             old = [ids[i] for i in range(cnt[0])]
+        else:
+            from .log import log
+            log.warning(f"{cgroup_dir}: cannot list the device programs attached before: "
+                        f"{os.strerror(ffi.errno)} (any such program stays)")
         if lib.pyrunc_bpf_attach(cg, fd) < 0:
             raise PyruncError(f"linux.resources.devices: cannot attach the device eBPF program to "
                               f"{cgroup_dir}: {os.strerror(ffi.errno)}")

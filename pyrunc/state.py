@@ -120,8 +120,8 @@ class Container:
         return "running"
 
     def _frozen(self):
-        # inline rather than cgroups.frozen(): state is on the hot path and needs no
-        # other part of the cgroups module
+        # here rather than in cgroups (which freezes and thaws): state is on the hot path
+        # and needs nothing else of that module
         paths = self.data.get("cgroups") or {}
         if paths.get("freezer"):
             f, frozen = os.path.join(paths["freezer"], "freezer.state"), ("FROZEN", "FREEZING")
