@@ -45,7 +45,11 @@ enum plan_op {
 	OP_SECCOMP = 32,       /* raw BPF program, flags */
 	OP_EXEC = 33,          /* nfds to keep above 2, argc, argv…, env… */
 	OP_KEYRING = 34,       /* name of a new session keyring to join */
-	OP_MAX = 35
+	OP_SETNS_FD = 35,      /* inherited namespace fd, nstype          (stage 1) */
+	OP_ROOT_CURRENT = 36,  /* the current root is the container's (exec) */
+	OP_SYNC_HOOKS = 37,    /* send HOOKS, read the state JSON for the hooks run by the init */
+	OP_HOOK = 38,          /* label, path, cwd, timeout, argc, argv…, "", env… */
+	OP_MAX = 39
 };
 
 #endif

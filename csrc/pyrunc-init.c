@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -37,6 +38,7 @@
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -91,6 +93,9 @@ static int rootfd = -1;        /* the container's root, O_PATH */
 static int procfd = -1;        /* the host procfs, checked to be procfs */
 static int fifo_fd = -1;       /* O_PATH to the exec fifo */
 static int selffd_dir = -1;    /* /proc/self/fd of this process, in the host procfs */
+static int start_fd = -1;      /* the exec fifo, open for writing from `start` until execve */
+static char *hook_state;       /* the state JSON for hooks run by the init */
+static size_t hook_state_len;
 static const char *cur_op = "start";
 static char exec_path[PATH_MAX];
 static int have_caps;
@@ -103,11 +108,12 @@ static void report(const char *msg)
 	char line[4200];
 	int n;
 
-	if (sync_fd >= 0) {
+	if (sync_fd >= 0 || start_fd >= 0) {
+		/* before READY to pyrunc create/exec; after the exec fifo opened, to pyrunc start */
 		n = snprintf(line, sizeof line, "ERR %s\n", msg);
 		if (n > (int)sizeof line - 1)
 			n = sizeof line - 1;
-		if (write(sync_fd, line, n) < 0) {
+		if (write(sync_fd >= 0 ? sync_fd : start_fd, line, n) < 0) {
 			/* nothing we can do */
 		}
 	} else {
@@ -668,14 +674,19 @@ static void op_console(struct op *o)
 	const char *name;
 	int sock, master, slave, unlock = 0, pfd, fd, mfd;
 
-	sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (sock < 0)
-		FAIL("console: socket");
-	if (strlen(o->argv[0]) >= sizeof sa.sun_path)
-		fail(ENAMETOOLONG, "console socket %s", o->argv[0]);
-	strcpy(sa.sun_path, o->argv[0]);
-	if (connect(sock, (struct sockaddr *)&sa, sizeof sa) < 0)
-		FAIL("console: connect to %s", o->argv[0]);
+	if (o->argv[0][0] == '@') {
+		/* exec: pyrunc connected it on the host side, before we joined the mount namespace */
+		sock = num(o->argv[0] + 1);
+	} else {
+		sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (sock < 0)
+			FAIL("console: socket");
+		if (strlen(o->argv[0]) >= sizeof sa.sun_path)
+			fail(ENAMETOOLONG, "console socket %s", o->argv[0]);
+		strcpy(sa.sun_path, o->argv[0]);
+		if (connect(sock, (struct sockaddr *)&sa, sizeof sa) < 0)
+			FAIL("console: connect to %s", o->argv[0]);
+	}
 	master = in_root("/dev/pts/ptmx", O_RDWR | O_NOCTTY);
 	if (master < 0)
 		FAIL("console: open /dev/pts/ptmx");
@@ -688,6 +699,8 @@ static void op_console(struct op *o)
 		FAIL("console: open the terminal");
 	if ((ws.ws_row || ws.ws_col) && ioctl(slave, TIOCSWINSZ, &ws) < 0)
 		FAIL("console: set size");
+	if (o->argc > 3 && strcmp(o->argv[3], "exec") == 0)
+		goto send; /* exec: a new pty, /dev/console stays the init's */
 	/* /dev/console: a plain file we create, never followed through a symlink (CVE-2025-52565) */
 	pfd = open_parent("/dev/console", &name);
 	remove_nondir(pfd, name, "/dev/console");
@@ -702,6 +715,7 @@ static void op_console(struct op *o)
 	close(mfd);
 	close(fd);
 	close(pfd);
+send:
 	send_fd(sock, master);
 	close(master);
 	close(sock);
@@ -859,7 +873,9 @@ static void op_wait_start(void)
 		FAIL("open the exec fifo");
 	if (write(fd, "0", 1) != 1)
 		FAIL("write the exec fifo");
-	close(fd);
+	/* Kept open (close-on-exec) until execve: `start` reads until end of file, so it sees
+	 * a failure of what runs between here and execve (startContainer hooks, execve). */
+	start_fd = fd;
 	close(fifo_fd);
 	close(selffd_dir);
 }
@@ -891,11 +907,153 @@ static void __attribute__((noreturn)) op_exec(struct op *o)
 
 	/* argv is NULL-terminated by the empty marker Python puts between argv and env */
 	argv[argc] = NULL;
+	/* Everything above the kept fds is close-on-exec (main marked what was inherited, the
+	 * rest was opened O_CLOEXEC); the sync pipe and the exec fifo close at execve, which
+	 * tells pyrunc that the exec happened.  Mark again in case a kept fd was dup'ed. */
+	syscall(SYS_close_range, 3 + keep, ~0U, CLOSE_RANGE_CLOEXEC);
 	for (int fd = 3; fd < 3 + keep; fd++)
 		fcntl(fd, F_SETFD, 0);
-	syscall(SYS_close_range, 3 + keep, ~0U, 0);
 	execve(exec_path[0] ? exec_path : argv[0], argv, envp);
 	FAIL("exec %s", exec_path[0] ? exec_path : argv[0]);
+}
+
+/* ---------- hooks run by the init (createContainer, startContainer) ---------- */
+
+static int memfd_holding(const char *name, const char *data, size_t len)
+{
+	int fd = syscall(SYS_memfd_create, name, 1 /* MFD_CLOEXEC */);
+
+	if (fd < 0)
+		FAIL("hook: memfd");
+	while (len > 0) {
+		ssize_t w = write(fd, data, len);
+		if (w < 0)
+			FAIL("hook: write its input");
+		data += w;
+		len -= w;
+	}
+	lseek(fd, 0, SEEK_SET);
+	return fd;
+}
+
+static void read_output(int fd, char *buf, size_t cap)
+{
+	ssize_t n;
+
+	lseek(fd, 0, SEEK_SET);
+	n = read(fd, buf, cap - 1);
+	if (n < 0)
+		n = 0;
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	buf[n] = '\0';
+}
+
+static void op_sync_hooks(void)
+{
+	uint32_t len;
+
+	send_line("HOOKS\n");
+	read_full(plan_fd, &len, sizeof len);
+	if (len > (16u << 20))
+		fail(0, "hook state too large");
+	hook_state = malloc(len + 1);
+	if (!hook_state)
+		FAIL("malloc");
+	read_full(plan_fd, hook_state, len);
+	hook_state_len = len;
+}
+
+/* Run one hook: the state on stdin, stdout and stderr kept for the error message, killed
+ * after its timeout.  The hook sees only stdio: preserved fds are closed for it. */
+static void op_hook(struct op *o)
+{
+	const char *label = o->argv[0], *path = o->argv[1], *cwd = o->argv[2];
+	unsigned timeout = num(o->argv[3]);
+	int argc = num(o->argv[4]), in, out, err, pidfd, status;
+	char **args = &o->argv[5], **envp = &o->argv[5 + argc + 1];
+	char obuf[1024], ebuf[1024], why[64];
+	struct pollfd pfd;
+	pid_t pid;
+
+	if (!hook_state)
+		fail(0, "%s: no state to give it", label);
+	args[argc] = NULL;
+	in = memfd_holding("hook-stdin", hook_state, hook_state_len);
+	out = memfd_holding("hook-stdout", "", 0);
+	err = memfd_holding("hook-stderr", "", 0);
+	pid = fork();
+	if (pid < 0)
+		FAIL("%s: fork", label);
+	if (pid == 0) {
+		sigset_t all;
+		sigemptyset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL);
+		if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+			_exit(127);
+		syscall(SYS_close_range, 3, ~0U, 0);
+		umask(022);
+		if (cwd[0] && chdir(cwd) < 0) {
+			dprintf(2, "chdir %s: %s", cwd, strerror(errno));
+			_exit(127);
+		}
+		execve(path, args, envp);
+		dprintf(2, "exec %s: %s", path, strerror(errno));
+		_exit(127);
+	}
+	pidfd = syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0)
+		FAIL("%s: pidfd_open", label);
+	pfd.fd = pidfd;
+	pfd.events = POLLIN;
+	for (;;) {
+		int r = poll(&pfd, 1, timeout ? (int)timeout * 1000 : -1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r == 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			fail(0, "%s: hook ran past specified timeout of %u.0s", label, timeout);
+		}
+		break;
+	}
+	close(pidfd);
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			FAIL("%s: wait", label);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		close(in);
+		close(out);
+		close(err);
+		return;
+	}
+	if (WIFEXITED(status))
+		snprintf(why, sizeof why, "exit status %d", WEXITSTATUS(status));
+	else
+		snprintf(why, sizeof why, "signal: %s", strsignal(WTERMSIG(status)));
+	read_output(out, obuf, sizeof obuf);
+	read_output(err, ebuf, sizeof ebuf);
+	fail(0, "%s: %s, stdout: %s, stderr: %s", label, why, obuf, ebuf);
+}
+
+/* chdir to the process's cwd without leaving the container: resolved inside the root with
+ * no magic links (a /proc/self/fd/N naming a descriptor of ours is refused, the class of
+ * CVE-2024-21626), and the result checked to be reachable from the root. */
+static void op_cwd(const char *path)
+{
+	char buf[PATH_MAX];
+	int fd;
+
+	if (rootfd < 0)
+		rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	fd = openat2_(rootfd, rel(path), O_PATH | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+	if (fd < 0)
+		FAIL("chdir to cwd (\"%s\") set in config.json", path);
+	if (fchdir(fd) < 0)
+		FAIL("chdir to cwd (\"%s\") set in config.json", path);
+	close(fd);
+	if (syscall(SYS_getcwd, buf, sizeof buf) < 0 || buf[0] != '/')
+		fail(0, "cwd (\"%s\") set in config.json is outside the container", path);
 }
 
 /* ---------- main ---------- */
@@ -1082,8 +1240,7 @@ static void run_op(struct op *o)
 		break;
 	case OP_CWD:
 		need(o, 1);
-		if (chdir(o->argv[0]) < 0)
-			FAIL("chdir to cwd (\"%s\") set in config.json", o->argv[0]);
+		op_cwd(o->argv[0]);
 		break;
 	case OP_LOOKUP:
 		need(o, 2);
@@ -1106,6 +1263,29 @@ static void run_op(struct op *o)
 		if (syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, o->argv[0]) < 0 && errno != ENOSYS)
 			FAIL("join a new session keyring");
 		break;
+	case OP_SETNS_FD: {
+		int fd;
+		need(o, 2);
+		fd = num(o->argv[0]);
+		if (setns(fd, num(o->argv[1])) < 0)
+			FAIL("join the container's namespace (type %s)", o->argv[1]);
+		close(fd);
+		break;
+	}
+	case OP_ROOT_CURRENT:
+		if (rootfd >= 0)
+			close(rootfd);
+		rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (rootfd < 0)
+			FAIL("open the container's root");
+		break;
+	case OP_SYNC_HOOKS:
+		op_sync_hooks();
+		break;
+	case OP_HOOK:
+		need(o, 6);
+		op_hook(o);
+		break;
 	case OP_EXEC:
 		need(o, 2);
 		op_exec(o);
@@ -1124,6 +1304,7 @@ static const char *op_names[OP_MAX] = {
 	[OP_DOMAINNAME] = "domainname", [OP_RLIMIT] = "rlimit", [OP_USER] = "user", [OP_CAPS] = "caps",
 	[OP_UMASK] = "umask", [OP_NNP] = "nnp", [OP_CWD] = "cwd", [OP_LOOKUP] = "lookup", [OP_READY] = "ready",
 	[OP_WAIT_START] = "wait-start", [OP_SECCOMP] = "seccomp", [OP_EXEC] = "exec", [OP_KEYRING] = "keyring",
+	[OP_SETNS_FD] = "setns", [OP_ROOT_CURRENT] = "root", [OP_SYNC_HOOKS] = "hooks", [OP_HOOK] = "hook",
 };
 
 int main(int argc, char **argv)

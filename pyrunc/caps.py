@@ -20,6 +20,6 @@ def mask(names, where):
     m = 0
     for n in names or ():
         if n not in NUMBERS:
-            raise PyruncError(f"config.json: {where}: unknown capability {n!r}")
+            raise PyruncError(f"{where}: unknown capability {n!r}")
         m |= 1 << NUMBERS[n]
     return m

@@ -14,7 +14,7 @@ from . import SPEC_VERSION, __version__
 from .errors import PyruncError
 from .log import log
 
-# name -> (dest, kind); kind is "bool", "str" or "int"
+# name -> (dest, kind); kind is "bool", "str", "int" or "list" (repeatable, collected)
 GLOBAL_FLAGS = {
     "root": ("root", "str"), "log": ("log", "str"), "log-format": ("log_format", "str"),
     "debug": ("debug", "bool"), "systemd-cgroup": ("systemd_cgroup", "bool"),
@@ -32,6 +32,18 @@ _CREATE = {
 _RUN = dict(_CREATE, **{
     "detach": ("detach", "bool"), "d": ("detach", "bool"), "keep": ("keep", "bool"),
 })
+
+_EXEC = {
+    "console-socket": ("console_socket", "str"), "cwd": ("cwd", "str"),
+    "env": ("env", "list"), "e": ("env", "list"), "tty": ("tty", "bool"), "t": ("tty", "bool"),
+    "user": ("user", "str"), "u": ("user", "str"),
+    "additional-gids": ("additional_gids", "list"), "g": ("additional_gids", "list"),
+    "process": ("process", "str"), "p": ("process", "str"),
+    "detach": ("detach", "bool"), "d": ("detach", "bool"), "pid-file": ("pid_file", "str"),
+    "process-label": ("process_label", "str"), "apparmor": ("apparmor", "str"),
+    "no-new-privs": ("no_new_privs", "bool"), "cap": ("cap", "list"), "c": ("cap", "list"),
+    "preserve-fds": ("preserve_fds", "int"), "ignore-paused": ("ignore_paused", "bool"),
+}
 
 _UPDATE = {name: (name.replace("-", "_"), "str") for name in (
     "blkio-weight", "cpu-period", "cpu-quota", "cpu-burst", "cpu-share", "cpu-rt-period",
@@ -61,12 +73,14 @@ COMMANDS = {
                "events [--stats] [--interval 5s] <container-id>"),
     "update": ("update", _UPDATE, ["id"], 1, "update [options] <container-id>"),
     "features": ("features", {}, [], 0, "features"),
+    "exec": ("exec", _EXEC, ["id", "*args"], 1,
+             "exec [options] <container-id> <command> [args...] | exec -p process.json <container-id>"),
     "spec": ("spec", {"bundle": ("bundle", "str"), "b": ("bundle", "str"),
                       "rootless": ("rootless", "bool")}, [], 0, "spec [--bundle DIR] [--rootless]"),
 }
 
 # Commands that later issues bring; until then they fail clearly instead of pretending.
-NOT_YET = ("exec", "checkpoint", "restore")
+NOT_YET = ("checkpoint", "restore")
 
 USAGE = """usage: pyrunc [global options] command [command options] [arguments...]
 
@@ -82,6 +96,7 @@ commands:
   ps       list a container's processes
   events   a container's statistics and OOM events
   features what this runtime supports (runtime-spec features document)
+  exec     run a new process in a container
 
 global options:
   --root DIR            state directory (default /run/pyrunc)
@@ -143,6 +158,8 @@ def _parse_flags(argv, table, args, npos, stop_after=None):
                         value = int(value, 0)
                     except ValueError:
                         raise PyruncError(f"invalid value {value!r} for flag --{name}: not a number")
+                if kind == "list":
+                    value = (getattr(args, dest) or []) + [value]
                 setattr(args, dest, value)
         else:
             pos.append(a)

@@ -28,6 +28,17 @@ def _rfc3339(t):
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%09dZ" % int((t % 1) * 1e9)
 
 
+def listen_fds():
+    """How many fds systemd socket activation passed us (LISTEN_FDS for our pid), as runc."""
+    n = os.environ.get("LISTEN_FDS")
+    if not n or os.environ.get("LISTEN_PID") != str(os.getpid()):
+        return 0
+    try:
+        return max(int(n), 0)
+    except ValueError:
+        return 0
+
+
 def create(a, console_socket=None, cfg=None):
     """Create container a.id from the bundle; returns the Container (state saved)."""
     check_id(a.id)
@@ -37,6 +48,11 @@ def create(a, console_socket=None, cfg=None):
     preserve = a.preserve_fds or 0
     if preserve < 0:
         raise PyruncError("--preserve-fds must not be negative")
+    # socket activation: fds 3..3+L-1 pass first, renumbered as they are, and the process
+    # learns of them by LISTEN_FDS=L LISTEN_PID=1; --preserve-fds N keeps the next N
+    listen = listen_fds()
+    extra_env = (f"LISTEN_FDS={listen}", "LISTEN_PID=1") if listen else ()
+    preserve += listen
     _check_preserved(preserve)
     bundle = os.path.abspath(a.bundle or ".")
     if not os.path.isdir(bundle):
@@ -81,7 +97,8 @@ def create(a, console_socket=None, cfg=None):
         fifo_fd = inheritable_at(os.open(c.fifo, os.O_PATH | os.O_CLOEXEC), 3 + preserve)
         opt = specconv.Options(bundle, fifo=fifo_fd, console_socket=console_socket,
                                no_pivot=a.no_pivot, no_new_keyring=a.no_new_keyring,
-                               preserve_fds=preserve, cgroup_paths=cg_paths, cid=a.id)
+                               preserve_fds=preserve, cgroup_paths=cg_paths, cid=a.id,
+                               extra_env=extra_env)
         plan = specconv.compile_plan(cfg, opt)
         if log.debug_on:
             log.debug("plan:\n" + plan.describe())
@@ -92,7 +109,16 @@ def create(a, console_socket=None, cfg=None):
         if specconv.namespaces(cfg).get("user") == "":
             write_id_maps(pid, cfg)
         init.go()
-        init.wait_ready()
+        hooks = cfg.get("hooks") or {}
+
+        def on_hooks():
+            from . import hooks as hk
+            state = hk.state_json(a.id, "created", pid, bundle, cfg.get("annotations"))
+            # prestart (deprecated) and createRuntime: the runtime namespace, cwd the bundle
+            hk.run("prestart", hooks.get("prestart"), state, bundle)
+            hk.run("createRuntime", hooks.get("createRuntime"), state, bundle)
+            return state
+        init.wait_ready(on_hooks)
         st = proc_stat(pid)
         if st is None:
             raise PyruncError("container init exited before it was ready")
@@ -117,6 +143,12 @@ def create(a, console_socket=None, cfg=None):
         if cg is not None:
             cg.undo()
         c.remove_dir()
+        # as runc: a create that failed after the container began also runs poststop
+        if init is not None and init.pid and (cfg.get("hooks") or {}).get("poststop"):
+            from . import hooks as hk
+            hk.run_all_logged("poststop", cfg["hooks"]["poststop"],
+                              hk.state_json(a.id, "stopped", 0, bundle, cfg.get("annotations")),
+                              bundle)
         raise
 
 

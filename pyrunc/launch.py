@@ -121,9 +121,25 @@ class Init:
         except BrokenPipeError:
             pass  # wait_ready reports why the init is gone
 
-    def wait_ready(self):
+    def wait_ready(self, on_hooks=None):
+        """Wait for READY; on HOOKS, on_hooks() runs pyrunc's hooks and returns the state
+        that the init's own hooks get, sent back on the plan pipe."""
         line = self._line()
+        if line == "HOOKS" and on_hooks is not None:
+            state = on_hooks()
+            try:
+                write_all(self.plan_w, len(state).to_bytes(4, "little") + state)
+            except BrokenPipeError:
+                pass
+            line = self._line()
         if line != "READY":
+            raise PyruncError(self._failure(line))
+        self.close()
+
+    def wait_exec(self):
+        """exec: the sync pipe closes when the process execs (no READY), or says ERR."""
+        line = self._line()
+        if line is not None:
             raise PyruncError(self._failure(line))
         self.close()
 

@@ -26,22 +26,65 @@ def start(c):
     except FileNotFoundError:
         os.close(pidfd)
         raise PyruncError(f"cannot start an already running container: {c.id}")
+    # The init writes "0" once the fifo is open, then keeps it open until execve: what
+    # follows "0" before end of file is a failure (startContainer hook, execve) as "ERR …".
+    buf = b""
     try:
         p = select.poll()
         p.register(fd, select.POLLIN)
         p.register(pidfd, select.POLLIN)
-        while True:
+        eof = False
+        while not eof:
             events = dict(p.poll())
-            if events.get(fd, 0) & select.POLLIN:
-                data = os.read(fd, 1)
-                if data == b"0":
-                    break
-            if pidfd in events:
-                raise PyruncError(f"container init exited before it could start: {c.id}")
+            if fd in events:
+                data = _read_some(fd)
+                if data:
+                    buf += data
+                    continue
+                if data == b"":
+                    eof = True  # the writer closed: exec'd or failed
+            if pidfd in events and not eof:
+                while True:  # the init is gone: take what it wrote
+                    data = _read_some(fd)
+                    if not data:
+                        break
+                    buf += data
+                if not buf:
+                    raise PyruncError(f"container init exited before it could start: {c.id}")
+                break
     finally:
         os.close(fd)
         os.close(pidfd)
     os.unlink(c.fifo)
+    msg = buf[1:].decode(errors="replace").strip()
+    if not buf.startswith(b"0") or msg:
+        raise PyruncError(msg[4:] if msg.startswith("ERR ") else f"container {c.id} failed to start")
+    hooks = (c.data.get("config") or {}).get("hooks") or {}
+    if hooks.get("poststart"):
+        from . import hooks as hk
+        state = hk.state_json(c.id, "running", c.pid, c.data.get("bundle", ""),
+                              c.data.get("annotations"))
+        try:
+            hk.run("poststart", hooks["poststart"], state)
+        except PyruncError:
+            # runtime-spec: a failed poststart hook stops the container
+            pidfd = c.pidfd()
+            if pidfd is not None:
+                try:
+                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                finally:
+                    os.close(pidfd)
+            raise
+
+
+def _read_some(fd):
+    """Bytes from a non-blocking fd; b"" at end of file, None when nothing is there yet."""
+    try:
+        return os.read(fd, 4096)
+    except BlockingIOError:
+        return None
 
 
 def parse_signal(text):
@@ -118,6 +161,13 @@ def destroy(c):
         raise PyruncError(f"cannot remove the cgroups of {c.id}: {', '.join(left)} (still busy); "
                           "the state is kept, try delete again")
     c.remove_dir()
+    hooks = (c.data.get("config") or {}).get("hooks") or {}
+    if hooks.get("poststop"):
+        # runtime-spec: poststop failures are logged, the deletion stands
+        from . import hooks as hk
+        hk.run_all_logged("poststop", hooks["poststop"],
+                          hk.state_json(c.id, "stopped", 0, c.data.get("bundle", ""),
+                                        c.data.get("annotations")))
 
 
 def delete(root, cid, force=False):

@@ -90,31 +90,11 @@ def check(cfg):
     proc = cfg["process"]
     linux = cfg.get("linux") or {}
     for section, key in NOT_YET:
-        src = proc if section == "process" else linux
-        if _nonempty(src.get(key)):
+        if section == "linux" and _nonempty(linux.get(key)):
             raise PyruncError(f"config.json: {section}.{key} is not supported yet by pyrunc")
-    for key in HOOKS:
-        if _nonempty((cfg.get("hooks") or {}).get(key)):
-            raise PyruncError(f"config.json: hooks.{key}: hooks are not supported yet by pyrunc")
     from .resources import check as check_resources
     check_resources(linux.get("resources"))
-    if not proc.get("args"):
-        raise PyruncError("config.json: process.args must not be empty")
-    if not proc.get("cwd", "").startswith("/"):
-        raise PyruncError(f"config.json: process.cwd {proc.get('cwd')!r} must be an absolute path")
-    if "user" not in proc:
-        raise PyruncError("config.json: process.user: required on Linux")
-    for key in ("bounding", "effective", "permitted", "inheritable", "ambient"):
-        caps.mask((proc.get("capabilities") or {}).get(key), f"process.capabilities.{key}")
-    seen = set()
-    for i, r in enumerate(proc.get("rlimits") or ()):
-        if r["type"] not in RLIMITS:
-            raise PyruncError(f"config.json: process.rlimits[{i}]: unknown rlimit {r['type']!r}")
-        if r["type"] in seen:
-            raise PyruncError(f"config.json: process.rlimits[{i}]: duplicate {r['type']}")
-        if r["soft"] > r["hard"]:
-            raise PyruncError(f"config.json: process.rlimits[{i}]: soft limit above the hard limit")
-        seen.add(r["type"])
+    check_process(proc, "config.json: process")
     ns = {}
     for i, n in enumerate(linux.get("namespaces") or ()):
         if n["type"] in ns:
@@ -135,8 +115,6 @@ def check(cfg):
         raise PyruncError("config.json: domainname needs a uts namespace")
     for key in (linux.get("sysctl") or {}):
         _check_sysctl(key, ns)
-    if proc.get("terminal") is not None and not isinstance(proc.get("terminal"), bool):
-        raise PyruncError("config.json: process.terminal must be a boolean")
     for i, d in enumerate(linux.get("devices") or ()):
         if d["type"] != "p" and ("major" not in d or "minor" not in d):
             raise PyruncError(f"config.json: linux.devices[{i}]: major and minor are required for type {d['type']!r}")
@@ -144,6 +122,32 @@ def check(cfg):
         mo.parse(m.get("options"), f"mounts[{i}].options")
         if m.get("uidMappings") or m.get("gidMappings"):
             raise PyruncError(f"config.json: mounts[{i}]: idmapped mounts are not supported yet")
+
+
+def check_process(proc, where):
+    """The checks of a process object (config.json's, or exec's --process)."""
+    for section, key in NOT_YET:
+        if section == "process" and _nonempty(proc.get(key)):
+            raise PyruncError(f"{where}.{key} is not supported yet by pyrunc")
+    if not proc.get("args"):
+        raise PyruncError(f"{where}.args must not be empty")
+    if not proc.get("cwd", "").startswith("/"):
+        raise PyruncError(f"{where}.cwd {proc.get('cwd')!r} must be an absolute path")
+    if "user" not in proc:
+        raise PyruncError(f"{where}.user: required on Linux")
+    for key in ("bounding", "effective", "permitted", "inheritable", "ambient"):
+        caps.mask((proc.get("capabilities") or {}).get(key), f"{where}.capabilities.{key}")
+    seen = set()
+    for i, r in enumerate(proc.get("rlimits") or ()):
+        if r["type"] not in RLIMITS:
+            raise PyruncError(f"{where}.rlimits[{i}]: unknown rlimit {r['type']!r}")
+        if r["type"] in seen:
+            raise PyruncError(f"{where}.rlimits[{i}]: duplicate {r['type']}")
+        if r["soft"] > r["hard"]:
+            raise PyruncError(f"{where}.rlimits[{i}]: soft limit above the hard limit")
+        seen.add(r["type"])
+    if proc.get("terminal") is not None and not isinstance(proc.get("terminal"), bool):
+        raise PyruncError(f"{where}.terminal must be a boolean")
 
 
 def _check_sysctl(key, ns):
@@ -172,7 +176,8 @@ class Options:
     """What the command line adds to a config."""
 
     def __init__(self, bundle, fifo=None, console_socket=None, no_pivot=False,
-                 no_new_keyring=False, preserve_fds=0, cgroup_paths=None, cid=""):
+                 no_new_keyring=False, preserve_fds=0, cgroup_paths=None, cid="",
+                 extra_env=()):
         self.bundle = bundle
         self.fifo = fifo
         self.console_socket = console_socket
@@ -181,6 +186,7 @@ class Options:
         self.preserve_fds = preserve_fds
         self.cgroup_paths = cgroup_paths or {}
         self.cid = cid
+        self.extra_env = extra_env
 
 
 def rootfs_path(cfg, bundle):
@@ -225,8 +231,6 @@ def compile_plan(cfg, opt):
         plan.add("KEYRING", f"_ses.{opt.cid}")
     for key, value in (linux.get("sysctl") or {}).items():
         plan.add("PROC_WRITE", sysctl_path(key), value)
-    if "oomScoreAdj" in proc:
-        plan.add("PROC_WRITE", "self/oom_score_adj", str(proc["oomScoreAdj"]))
     if opt.fifo is not None:
         plan.add("EXECFIFO", opt.fifo)
 
@@ -248,6 +252,14 @@ def compile_plan(cfg, opt):
     if proc.get("terminal"):
         size = proc.get("consoleSize") or {}
         plan.add("CONSOLE", opt.console_socket, size.get("height", 0), size.get("width", 0))
+    hooks = cfg.get("hooks") or {}
+    if any(hooks.get(k) for k in ("prestart", "createRuntime", "createContainer", "startContainer")):
+        # pyrunc runs prestart and createRuntime hooks (runtime namespace) when the init
+        # says HOOKS, then sends the state that the init's own hooks read on stdin.
+        plan.add("SYNC_HOOKS")
+    # createContainer: in the container's namespaces, before pivot_root (paths resolve on
+    # the host side, as under runc); cwd the bundle, as runc's
+    _hook_ops(plan, "createContainer", hooks.get("createContainer"), opt.bundle)
     for p in linux.get("maskedPaths") or ():
         plan.add("MASK", clean(p))
     for p in linux.get("readonlyPaths") or ():
@@ -264,13 +276,28 @@ def compile_plan(cfg, opt):
     for r in proc.get("rlimits") or ():
         plan.add("RLIMIT", RLIMITS[r["type"]], r["soft"], r["hard"])
 
+    _process_ops(plan, proc)
+    plan.add("READY")
+    if opt.fifo is not None:
+        plan.add("WAIT_START")
+        # startContainer: in the container, after `start`, before the program (paths
+        # resolve in the container)
+        _hook_ops(plan, "startContainer", hooks.get("startContainer"), "")
+    env = (proc.get("env") or []) + list(opt.extra_env)
+    plan.add("EXEC", opt.preserve_fds, len(proc["args"]), *proc["args"], "", *env)
+    return plan
+
+
+def _process_ops(plan, proc):
+    """Credentials, limits and the program lookup of a process (create and exec)."""
+    if "oomScoreAdj" in proc and proc["oomScoreAdj"] is not None:
+        plan.add("PROC_WRITE", "self/oom_score_adj", str(proc["oomScoreAdj"]))
     c = proc.get("capabilities")
     if c is not None:
         plan.add("CAPS", *("0x%x" % caps.mask(c.get(k), k)
                            for k in ("bounding", "effective", "permitted", "inheritable", "ambient")))
     user = proc["user"]
     groups = ",".join(str(g) for g in user.get("additionalGids") or ())
-    # in a user namespace whose setgroups is denied, the groups stay as they are
     plan.add("USER", user["uid"], user["gid"], groups)
     plan.add("UMASK", user.get("umask", 0o022))
     if proc.get("noNewPrivileges"):
@@ -279,9 +306,41 @@ def compile_plan(cfg, opt):
     env = proc.get("env") or []
     path = next((e[5:] for e in reversed(env) if e.startswith("PATH=")), None)
     plan.add("LOOKUP", proc["args"][0], path if path is not None else "/usr/local/bin:/usr/bin:/bin")
-    plan.add("READY")
-    if opt.fifo is not None:
-        plan.add("WAIT_START")
+
+
+def _hook_ops(plan, kind, hooks, cwd):
+    for i, h in enumerate(hooks or ()):
+        args = h.get("args") or [h["path"]]
+        plan.add("HOOK", f"error running {kind} hook #{i}", h["path"], cwd, h.get("timeout") or 0,
+                 len(args), *args, "", *(h.get("env") or ()))
+
+
+NS_FILES = {"mount": "mnt", "network": "net", "uts": "uts", "ipc": "ipc", "user": "user",
+            "pid": "pid", "cgroup": "cgroup", "time": "time"}
+
+
+def compile_exec_plan(proc, ns_fds, opt, userns, cid):
+    """The plan of `exec`: join the container's namespaces (ns_fds: type -> inherited fd,
+    in joining order),
+    then run proc as the container's init was run, without building anything."""
+    plan = Plan()
+    for t, fd in ns_fds.items():  # already in the order to join them
+        if t in NS_FLAGS:
+            plan.add("SETNS_FD", fd, NS_FLAGS[t])
+    plan.add("CLONE", 0)  # into the joined pid and time namespaces
+    plan.add("WAIT_GO", 1 if userns else 0)
+    plan.add("SETSID")
+    plan.add("ROOT_CURRENT")
+    if not opt.no_new_keyring:
+        plan.add("KEYRING", f"_ses.{cid}")
+    if proc.get("terminal"):
+        size = proc.get("consoleSize") or {}
+        plan.add("CONSOLE", opt.console_socket, size.get("height", 0), size.get("width", 0), "exec")
+    for r in proc.get("rlimits") or ():
+        plan.add("RLIMIT", RLIMITS[r["type"]], r["soft"], r["hard"])
+    _process_ops(plan, proc)
+    # no READY: the sync pipe closes at execve, which tells pyrunc the exec happened
+    env = proc.get("env") or []
     plan.add("EXEC", opt.preserve_fds, len(proc["args"]), *proc["args"], "", *env)
     return plan
 

@@ -60,6 +60,18 @@ class Console:
                     pass
 
 
+def terminal_size():
+    """{"height", "width"} of the terminal on our stdin, or None."""
+    import fcntl
+    import struct
+    import termios
+    try:
+        rows, cols = struct.unpack("HHHH", fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8))[:2]
+    except OSError:
+        return None
+    return {"height": rows, "width": cols} if rows or cols else None
+
+
 def _resize(master):
     import fcntl
     import termios
@@ -156,6 +168,9 @@ def main(a):
         if a.detach:
             raise PyruncError("cannot allocate a tty when pyrunc detaches without --console-socket")
         console = Console()
+        size = terminal_size()
+        if size and not cfg["process"].get("consoleSize"):
+            cfg["process"]["consoleSize"] = size  # the relayed terminal's, from the start
     try:
         c = create(a, console_socket=console.path if console else None, cfg=cfg)
         try:
