@@ -273,8 +273,8 @@ def test_exec_console_socket(env, tmp_path):
         out = read_until(master, b"/dev/pts/")
         os.write(master, b"hello\n")
         out += read_until(master, b"got:hello")
+        rc = p.wait(timeout=30)  # before closing the master: its hangup would kill sh
         os.close(master)
-        rc = p.wait(timeout=30)
     finally:
         if p.poll() is None:
             p.kill()
