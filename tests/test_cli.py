@@ -49,8 +49,10 @@ def test_version_text():
 def test_main_errors(capsys):
     assert cli.main(["nosuch"]) == 1
     assert "no such command" in capsys.readouterr().err
-    assert cli.main(["exec", "x"]) == 1
+    assert cli.main(["checkpoint", "x"]) == 1
     assert "not implemented yet" in capsys.readouterr().err
+    assert cli.main(["--root", "/nonexistent-pyrunc-root", "exec", "x", "true"]) == 255
+    assert "exec failed: container 'x' does not exist" in capsys.readouterr().err
 
 
 def test_features_document_is_valid_and_truthful():
@@ -75,5 +77,6 @@ def test_features_document_is_valid_and_truthful():
     assert not set(mountopts.UNSUPPORTED) & set(doc["mountOptions"])
     assert "rro" in doc["mountOptions"] and "rbind" in doc["mountOptions"]
     assert doc["linux"]["seccomp"] == {"enabled": False}  # not yet: issue 4
-    assert doc["hooks"] == []                             # not yet: issue 5
+    assert doc["hooks"] == ["prestart", "createRuntime", "createContainer", "startContainer",
+                            "poststart", "poststop"]
     assert set(doc["linux"]["namespaces"]) == {"mount", "pid", "network", "uts", "ipc", "user", "cgroup", "time"}
