@@ -202,3 +202,28 @@ def test_spec_command(env, tmp_path):
     assert env.pyrunc("spec", "--rootless", "-b", str(tmp_path / "r")).rc == 0
     cfg = json.loads((tmp_path / "r" / "config.json").read_text())
     assert {"type": "user"} in cfg["linux"]["namespaces"] and cfg["linux"]["uidMappings"][0]["size"] == 1
+
+
+@pytest.mark.parametrize("args", [
+    ["create", "--bundle", "/nonexistent", "x1"], ["start", "x1"], ["run", "--bundle", "/nonexistent", "x1"],
+    ["state", "x1"], ["kill", "x1", "KILL"], ["delete", "x1"], ["exec", "x1", "true"],
+    ["pause", "x1"], ["resume", "x1"], ["ps", "x1"], ["events", "--stats", "x1"],
+    ["update", "--memory", "1M", "x1"], ["list", "--format", "yaml"], ["spec", "--bundle", "/nonexistent"],
+], ids=lambda a: a[0])
+def test_every_failing_command_logs_json(env, tmp_path, args):
+    """conmon and the shim read the last error from the --log file: every command's failure
+    is one stderr line and the same message as a JSON error line."""
+    r, log = pyrunc_logged(env, tmp_path, *args)
+    check_failed(env, r, log)
+
+
+def test_debug_lines_go_to_the_log(env, tmp_path):
+    b = env.bundle(["true"])
+    cid = env.new_id()
+    log = tmp_path / "debug.json"
+    r = env.pyrunc("--debug", "--log", str(log), "--log-format", "json", "create", "--bundle", b, cid)
+    assert r.rc == 0 and r.err == "", r
+    entries = [json.loads(l) for l in log.read_text().splitlines()]
+    assert entries and {e["level"] for e in entries} == {"debug"}
+    assert any("plan:" in e["msg"] for e in entries)
+    assert env.pyrunc("delete", "-f", cid).rc == 0
