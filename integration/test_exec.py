@@ -294,3 +294,19 @@ def test_exec_in_created_container(env):
     assert r.rc == 0 and r.out == "before-start\n", r
     assert env.state(cid)["status"] == "created"
     assert env.pyrunc("delete", "-f", cid).rc == 0
+
+
+def test_exec_gets_the_container_process_settings(env):
+    """Without --process, the exec'd process gets the container's rlimits, umask, user,
+    capabilities and noNewPrivileges, as runc."""
+    def patch(c):
+        c["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 123, "hard": 456}]
+        c["process"]["user"] = {"uid": 7, "gid": 8, "umask": 0o027}
+        c["process"]["noNewPrivileges"] = True
+    cid = running(env, patch)
+    r = env.pyrunc("exec", cid, "sh", "-c", "ulimit -n; ulimit -Hn; umask; id -u; id -g; "
+                   "grep -E '^(NoNewPrivs|CapEff)' /proc/self/status")
+    assert r.rc == 0, r
+    out = r.out.split()
+    assert out[:5] == ["123", "456", "0027", "7", "8"], r
+    assert out[6] == "0000000000000000" and out[8] == "1", r
