@@ -67,16 +67,22 @@ def start(c):
         try:
             hk.run("poststart", hooks["poststart"], state)
         except PyruncError:
-            # runtime-spec: a failed poststart hook stops the container
-            pidfd = c.pidfd()
-            if pidfd is not None:
-                try:
-                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                finally:
-                    os.close(pidfd)
+            _kill_init(c)  # runtime-spec: a failed poststart hook stops the container
             raise
+
+
+def _kill_init(c):
+    """SIGKILL the init through a checked pidfd; False when it was already gone."""
+    pidfd = c.pidfd()
+    if pidfd is None:
+        return False
+    try:
+        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    finally:
+        os.close(pidfd)
+    return True
 
 
 def _read_some(fd):
@@ -143,14 +149,7 @@ def destroy(c):
     """Kill what is left of the container and remove its cgroups and state (c locked)."""
     from .launch import wait_gone
     paths = c.data.get("cgroups") or {}
-    pidfd = c.pidfd()
-    if pidfd is not None:
-        try:
-            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        finally:
-            os.close(pidfd)
+    if _kill_init(c):
         cgroups.thaw(paths)
         wait_gone(c.pid)
     cgroups.kill_all(paths, signal.SIGKILL)

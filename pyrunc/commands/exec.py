@@ -188,8 +188,7 @@ def _main(a):
     from ..create import _check_preserved, write_pid_file
     from ..launch import Init
     from ..state import Container
-    from .run import Console, terminal_size, _Forwarder, _forward, _exit_code, _relay, _wait, FORWARD
-    import _signal as signal
+    from .run import Console, Forwarder, terminal_size, _exit_code
 
     c = Container.load(a.root, a.id, lock=True)
     status = c.status()
@@ -208,14 +207,7 @@ def _main(a):
     elif a.console_socket:
         raise PyruncError("--console-socket given but the process has no terminal (use --tty)")
 
-    fwd = _Forwarder()
-    handlers = {}
-    if not a.detach:
-        for s in FORWARD:
-            try:
-                handlers[s] = signal.signal(s, fwd)
-            except (OSError, ValueError):
-                pass
+    fwd = Forwarder(not a.detach)
     console = None
     ns_fds = {}
     try:
@@ -267,14 +259,4 @@ def _main(a):
         write_pid_file(a.pid_file, pid)
     if a.detach:
         return 0
-    fwd.pid = pid
-    for n in fwd.pending:
-        _forward(pid, n)
-    try:
-        if console:
-            _relay(console.master, pid)
-        status = _wait(pid)
-    finally:
-        for s, h in handlers.items():
-            signal.signal(s, h)
-    return _exit_code(status)
+    return _exit_code(fwd.supervise(pid, console))

@@ -153,16 +153,7 @@ def main(a):
     bundle = os.path.abspath(a.bundle or ".")
     cfg = specconv.load(bundle)
     terminal = bool(cfg["process"].get("terminal"))
-    # Signals are caught from before the container starts: one that arrives between start
-    # and the wait is held, then forwarded, instead of killing pyrunc.
-    fwd = _Forwarder()
-    handlers = {}
-    if not a.detach:
-        for s in FORWARD:
-            try:
-                handlers[s] = signal.signal(s, fwd)
-            except (OSError, ValueError):
-                pass
+    fwd = Forwarder(not a.detach)
     console = None
     if terminal and not a.console_socket:
         if a.detach:
@@ -186,17 +177,7 @@ def main(a):
             console.close_socket()
     if a.detach:
         return 0
-    pid = c.pid
-    fwd.pid = pid
-    for n in fwd.pending:
-        _forward(pid, n)
-    try:
-        if console:
-            _relay(console.master, pid)
-        status = _wait(pid)
-    finally:
-        for s, h in handlers.items():
-            signal.signal(s, h)
+    status = fwd.supervise(c.pid, console)
     if not a.keep:
         try:
             c = Container.load(a.root, a.id, lock=True)
@@ -206,16 +187,40 @@ def main(a):
     return _exit_code(status)
 
 
-class _Forwarder:
-    def __init__(self):
+class Forwarder:
+    """Signals pyrunc receives go to the process (run: the init; exec: the new process).
+
+    They are caught from before the process exists: one that arrives between its start and
+    the wait is held, then forwarded, instead of killing pyrunc."""
+
+    def __init__(self, install):
         self.pid = 0
         self.pending = []
+        self.handlers = {}
+        for s in FORWARD if install else ():
+            try:
+                self.handlers[s] = signal.signal(s, self)
+            except (OSError, ValueError):
+                pass
 
     def __call__(self, sig, _frame):
         if self.pid:
             _forward(self.pid, sig)
         else:
             self.pending.append(sig)
+
+    def supervise(self, pid, console):
+        """Forward signals to pid, relay the console's terminal, wait; the exit status."""
+        self.pid = pid
+        for n in self.pending:
+            _forward(pid, n)
+        try:
+            if console:
+                _relay(console.master, pid)
+            return _wait(pid)
+        finally:
+            for s, h in self.handlers.items():
+                signal.signal(s, h)
 
 
 def _forward(pid, sig):
