@@ -1,6 +1,7 @@
 """Build steps beyond pyproject.toml: the cffi module, the C executor, the schemas.
 
 - pyrunc._native (cffi, csrc/build_native.py): in-process helpers.
+- pyrunc._seccomp (cffi, csrc/build_seccomp.py): libseccomp, to compile seccomp profiles.
 - pyrunc/libexec/pyrunc-init: the executor, linked statically so that what runs inside
   the container before execve needs no dynamic loader or library (and costs least memory).
 - pyrunc/oci_spec/*.json: the schemas from oci-spec/, read at run time.
@@ -54,6 +55,6 @@ class BuildExt(build_ext):
 
 
 setup(
-    cffi_modules=["csrc/build_native.py:ffibuilder"],
+    cffi_modules=["csrc/build_native.py:ffibuilder", "csrc/build_seccomp.py:ffibuilder"],
     cmdclass={"build_py": BuildPy, "build_ext": BuildExt},
 )

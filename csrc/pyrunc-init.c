@@ -782,11 +782,34 @@ static void op_caps(struct op *o)
 	}
 }
 
+static int caps_deferred;
+
+/* The process's capability sets and ambient set, as the plan's CAPS op gave them. */
+static void apply_caps(void)
+{
+	if (capset_(cap_eff, cap_perm, cap_inh) < 0)
+		FAIL("set capabilities");
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		FAIL("clear ambient capabilities");
+	for (int c = 0; c < 64; c++) {
+		if (!(cap_amb & (1ULL << c)))
+			continue;
+		/* As runc: a capability that cannot be ambient (not in the inheritable and
+		 * permitted sets) is left out rather than failing the container. */
+		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0 && errno != EPERM && errno != EINVAL)
+			FAIL("raise ambient capability %d", c);
+	}
+}
+
+/* USER uid gid groups [defer]: with "defer" (a seccomp filter follows and no_new_privs is
+ * off, so loading it needs CAP_SYS_ADMIN) the capabilities kept through the uid change
+ * stay effective until SECCOMP has loaded the filter, which then applies the real sets. */
 static void op_user(struct op *o)
 {
 	uid_t uid = num(o->argv[0]);
 	gid_t gid = num(o->argv[1]);
 	const char *groups = o->argv[2];
+	int defer = o->argc > 3 && strcmp(o->argv[3], "defer") == 0;
 
 	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
 		FAIL("keep capabilities");
@@ -806,20 +829,20 @@ static void op_user(struct op *o)
 		FAIL("setuid %u", uid);
 	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
 		FAIL("clear keep capabilities");
-	if (have_caps) {
-		if (capset_(cap_eff, cap_perm, cap_inh) < 0)
-			FAIL("set capabilities");
-		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
-			FAIL("clear ambient capabilities");
-		for (int c = 0; c < 64; c++) {
-			if (!(cap_amb & (1ULL << c)))
-				continue;
-			/* As runc: a capability that cannot be ambient (not in the inheritable and
-			 * permitted sets) is left out rather than failing the container. */
-			if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0 && errno != EPERM && errno != EINVAL)
-				FAIL("raise ambient capability %d", c);
-		}
+	if (defer) {
+		struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+		struct __user_cap_data_struct d[2];
+		if (syscall(SYS_capget, &h, d) < 0)
+			FAIL("get capabilities");
+		d[0].effective = d[0].permitted;
+		d[1].effective = d[1].permitted;
+		if (syscall(SYS_capset, &h, d) < 0)
+			FAIL("keep capabilities until seccomp");
+		caps_deferred = have_caps;
+		return;
 	}
+	if (have_caps)
+		apply_caps();
 }
 
 static int is_exec(const char *path)
@@ -898,6 +921,10 @@ static void op_seccomp(struct op *o)
 	prog.filter = (struct sock_filter *)code;
 	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, (unsigned)num(o->argv[1]), &prog) < 0)
 		FAIL("seccomp: load the filter");
+	free(code);
+	/* from here on every syscall is filtered: only capset, prctl, fcntl and execve follow */
+	if (caps_deferred)
+		apply_caps();
 }
 
 static void __attribute__((noreturn)) op_exec(struct op *o)

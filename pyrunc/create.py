@@ -129,6 +129,7 @@ def create(a, console_socket=None, cfg=None):
             "cgroups": cg_paths, "cgroups_created": cg.created,
             "resources": linux.get("resources") or {}, "devices": linux.get("devices") or [],
             "config": {"process": cfg["process"], "hooks": cfg.get("hooks") or {},
+                       "seccomp": linux.get("seccomp"),
                        "namespaces": (cfg.get("linux") or {}).get("namespaces") or []},
         }
         c.save()

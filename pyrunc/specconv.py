@@ -39,7 +39,7 @@ IPC_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", 
 # Fields that later issues implement.  Until then a config that sets them is refused.
 NOT_YET = [
     ("process", "apparmorProfile"), ("process", "selinuxLabel"), ("process", "ioPriority"),
-    ("process", "scheduler"), ("process", "execCPUAffinity"), ("linux", "seccomp"),
+    ("process", "scheduler"), ("process", "execCPUAffinity"),
     ("linux", "mountLabel"), ("linux", "intelRdt"), ("linux", "personality"),
     ("linux", "netDevices"), ("linux", "memoryPolicy"),
 ]
@@ -94,6 +94,9 @@ def check(cfg):
             raise PyruncError(f"config.json: {section}.{key} is not supported yet by pyrunc")
     from .resources import check as check_resources
     check_resources(linux.get("resources"))
+    if linux.get("seccomp") is not None:
+        from . import seccomp
+        seccomp.check(linux["seccomp"])
     check_process(proc, "config.json: process")
     ns = {}
     for i, n in enumerate(linux.get("namespaces") or ()):
@@ -276,19 +279,29 @@ def compile_plan(cfg, opt):
     for r in proc.get("rlimits") or ():
         plan.add("RLIMIT", RLIMITS[r["type"]], r["soft"], r["hard"])
 
-    _process_ops(plan, proc)
+    _process_ops(plan, proc, linux.get("seccomp"))
     plan.add("READY")
     if opt.fifo is not None:
         plan.add("WAIT_START")
         # startContainer: in the container, after `start`, before the program (paths
         # resolve in the container)
         _hook_ops(plan, "startContainer", hooks.get("startContainer"), "")
+    _seccomp_op(plan, linux.get("seccomp"))
     env = (proc.get("env") or []) + list(opt.extra_env)
     plan.add("EXEC", opt.preserve_fds, len(proc["args"]), *proc["args"], "", *env)
     return plan
 
 
-def _process_ops(plan, proc):
+def _seccomp_op(plan, sc):
+    """The filter, loaded last (right before execve) so that pyrunc's own setup is not
+    filtered."""
+    if sc:
+        from .seccomp import compile_filter
+        prog, flags = compile_filter(sc)
+        plan.add("SECCOMP", prog.hex(), flags)
+
+
+def _process_ops(plan, proc, sc=None):
     """Credentials, limits and the program lookup of a process (create and exec)."""
     if "oomScoreAdj" in proc and proc["oomScoreAdj"] is not None:
         plan.add("PROC_WRITE", "self/oom_score_adj", str(proc["oomScoreAdj"]))
@@ -298,7 +311,9 @@ def _process_ops(plan, proc):
                            for k in ("bounding", "effective", "permitted", "inheritable", "ambient")))
     user = proc["user"]
     groups = ",".join(str(g) for g in user.get("additionalGids") or ())
-    plan.add("USER", user["uid"], user["gid"], groups)
+    # loading a filter without no_new_privs needs CAP_SYS_ADMIN: keep it until then
+    defer = ("defer",) if sc and not proc.get("noNewPrivileges") else ()
+    plan.add("USER", user["uid"], user["gid"], groups, *defer)
     plan.add("UMASK", user.get("umask", 0o022))
     if proc.get("noNewPrivileges"):
         plan.add("NNP")
@@ -319,7 +334,7 @@ NS_FILES = {"mount": "mnt", "network": "net", "uts": "uts", "ipc": "ipc", "user"
             "pid": "pid", "cgroup": "cgroup", "time": "time"}
 
 
-def compile_exec_plan(proc, ns_fds, opt, userns, cid):
+def compile_exec_plan(proc, ns_fds, opt, userns, cid, sc=None):
     """The plan of `exec`: join the container's namespaces (ns_fds: type -> inherited fd,
     in joining order),
     then run proc as the container's init was run, without building anything."""
@@ -338,7 +353,8 @@ def compile_exec_plan(proc, ns_fds, opt, userns, cid):
         plan.add("CONSOLE", opt.console_socket, size.get("height", 0), size.get("width", 0), "exec")
     for r in proc.get("rlimits") or ():
         plan.add("RLIMIT", RLIMITS[r["type"]], r["soft"], r["hard"])
-    _process_ops(plan, proc)
+    _process_ops(plan, proc, sc)
+    _seccomp_op(plan, sc)  # the container's filter applies to every process in it
     # no READY: the sync pipe closes at execve, which tells pyrunc the exec happened
     env = proc.get("env") or []
     plan.add("EXEC", opt.preserve_fds, len(proc["args"]), *proc["args"], "", *env)

@@ -226,7 +226,8 @@ def _main(a):
                                console_socket="@%d" % ns_fds["console"] if socket_path else None,
                                no_new_keyring=False, preserve_fds=preserve, cid=a.id)
         userns = "user" in ns_fds
-        plan = specconv.compile_exec_plan(proc, ns_fds, opt, userns, a.id)
+        plan = specconv.compile_exec_plan(proc, ns_fds, opt, userns, a.id,
+                                          (c.data.get("config") or {}).get("seccomp"))
         from ..log import log
         if log.debug_on:
             log.debug("exec plan:\n" + plan.describe())

@@ -2,7 +2,7 @@
 
 Everything here is derived from the tables the runtime itself uses (mount options,
 capabilities, namespaces), so the document cannot claim more than the code does.  What is
-not implemented yet is reported as disabled or left out: seccomp,
+not implemented yet is reported as disabled or left out: seccomp notify,
 AppArmor, SELinux, idmapped mounts (issue 4), Intel RDT, net devices, memory policy.
 """
 
@@ -10,6 +10,7 @@ import sys
 
 from .. import SPEC_VERSION, __version__
 from ..fastjson import dumps
+from .. import seccomp
 from ..specconv import HOOKS
 
 
@@ -30,7 +31,14 @@ def document():
             "namespaces": sorted(specconv.NS_FLAGS),
             "capabilities": list(caps.NAMES),
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": True},
-            "seccomp": {"enabled": False},
+            "seccomp": {
+                "enabled": True,
+                "actions": sorted(seccomp.ACTIONS),
+                "operators": sorted(seccomp.OPERATORS),
+                "archs": list(seccomp.ARCHES),
+                "knownFlags": sorted(list(seccomp.FLAGS) + list(seccomp.NOT_YET_FLAGS)),
+                "supportedFlags": sorted(seccomp.FLAGS),
+            },
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},

@@ -1,0 +1,145 @@
+"""linux.seccomp → a BPF program, compiled with libseccomp (pyrunc._seccomp, cffi).
+
+`check(cfg)` runs when config.json is loaded (names of actions, architectures, flags and
+operators); `compile_filter(cfg)` returns (program bytes, seccomp(2) flags) for the plan's
+SECCOMP op, which pyrunc-init loads right before execve.  Imported only when a config has
+linux.seccomp.
+
+As runc: syscall names that libseccomp does not know on this machine are skipped (said in
+the debug log); a rule whose action is the default action is skipped; when two conditions
+of one rule name the same argument, each condition becomes a rule of its own (OR), else
+they form one rule (AND); SECCOMP_FILTER_FLAG_TSYNC has no effect (the executor is single
+threaded).
+"""
+
+import os
+
+from .errors import PyruncError
+from .log import log
+
+ACTIONS = {  # name -> (SCMP_ACT value without errno, takes errnoRet)
+    "SCMP_ACT_KILL": (0x00000000, False), "SCMP_ACT_KILL_THREAD": (0x00000000, False),
+    "SCMP_ACT_KILL_PROCESS": (0x80000000, False), "SCMP_ACT_TRAP": (0x00030000, False),
+    "SCMP_ACT_ERRNO": (0x00050000, True), "SCMP_ACT_TRACE": (0x7FF00000, True),
+    "SCMP_ACT_LOG": (0x7FFC0000, False), "SCMP_ACT_ALLOW": (0x7FFF0000, False),
+}
+NOT_YET_ACTIONS = ("SCMP_ACT_NOTIFY",)
+OPERATORS = {"SCMP_CMP_NE": 1, "SCMP_CMP_LT": 2, "SCMP_CMP_LE": 3, "SCMP_CMP_EQ": 4,
+             "SCMP_CMP_GE": 5, "SCMP_CMP_GT": 6, "SCMP_CMP_MASKED_EQ": 7}
+FLAGS = {"SECCOMP_FILTER_FLAG_TSYNC": 0, "SECCOMP_FILTER_FLAG_LOG": 2,
+         "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4}
+NOT_YET_FLAGS = ("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",)  # only with NOTIFY
+ARCHES = ["SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32", "SCMP_ARCH_ARM",
+          "SCMP_ARCH_AARCH64", "SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64", "SCMP_ARCH_MIPS64N32",
+          "SCMP_ARCH_MIPSEL", "SCMP_ARCH_MIPSEL64", "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PPC",
+          "SCMP_ARCH_PPC64", "SCMP_ARCH_PPC64LE", "SCMP_ARCH_S390", "SCMP_ARCH_S390X",
+          "SCMP_ARCH_PARISC", "SCMP_ARCH_PARISC64", "SCMP_ARCH_RISCV64"]
+EPERM, EEXIST = 1, 17
+
+
+def check(sc):
+    """Refuse what cannot be compiled, before anything is created."""
+    where = "config.json: linux.seccomp"
+    if not sc:
+        return
+    _action(sc.get("defaultAction"), sc.get("defaultErrnoRet"), f"{where}.defaultAction")
+    for a in sc.get("architectures") or ():
+        if a not in ARCHES:
+            raise PyruncError(f"{where}.architectures: unknown architecture {a!r}")
+    for f in sc.get("flags") or ():
+        if f in NOT_YET_FLAGS:
+            raise PyruncError(f"{where}.flags: {f} is not supported yet by pyrunc (it goes with SCMP_ACT_NOTIFY)")
+        if f not in FLAGS:
+            raise PyruncError(f"{where}.flags: unknown flag {f!r}")
+    if sc.get("listenerPath") or sc.get("listenerMetadata"):
+        raise PyruncError(f"{where}.listenerPath: seccomp notify is not supported yet by pyrunc")
+    for i, s in enumerate(sc.get("syscalls") or ()):
+        w = f"{where}.syscalls[{i}]"
+        _action(s.get("action"), s.get("errnoRet"), f"{w}.action")
+        if not s.get("names"):
+            raise PyruncError(f"{w}.names must not be empty")
+        for j, arg in enumerate(s.get("args") or ()):
+            if arg["op"] not in OPERATORS:
+                raise PyruncError(f"{w}.args[{j}]: unknown operator {arg['op']!r}")
+            if arg["index"] > 5:
+                raise PyruncError(f"{w}.args[{j}]: index {arg['index']} is above 5")
+
+
+def _action(name, errno_ret, where):
+    if name in NOT_YET_ACTIONS:
+        raise PyruncError(f"{where}: {name} is not supported yet by pyrunc")
+    if name not in ACTIONS:
+        raise PyruncError(f"{where}: unknown action {name!r}")
+    value, takes_errno = ACTIONS[name]
+    if errno_ret is not None and not takes_errno:
+        raise PyruncError(f"{where}: errnoRet is only for SCMP_ACT_ERRNO and SCMP_ACT_TRACE")
+    if takes_errno:
+        return value | ((EPERM if errno_ret is None else errno_ret) & 0xFFFF)
+    return value
+
+
+def compile_filter(sc):
+    """(BPF program bytes, seccomp(2) flags) for linux.seccomp."""
+    from ._seccomp import ffi, lib
+    default = _action(sc["defaultAction"], sc.get("defaultErrnoRet"), "defaultAction")
+    ctx = lib.seccomp_init(default)
+    if ctx == ffi.NULL:
+        raise PyruncError("seccomp: cannot initialise a filter")
+    try:
+        native = lib.seccomp_arch_native()
+        for a in sc.get("architectures") or ():
+            token = lib.seccomp_arch_resolve_name(a[len("SCMP_ARCH_"):].lower().encode())
+            if token == 0:
+                raise PyruncError(f"seccomp: architecture {a} is not known to this libseccomp")
+            if token == native:
+                continue  # always in a new filter
+            rc = lib.seccomp_arch_add(ctx, token)
+            if rc < 0 and -rc != EEXIST:
+                raise PyruncError(f"seccomp: add architecture {a}: {os.strerror(-rc)}")
+        for s in sc.get("syscalls") or ():
+            action = _action(s["action"], s.get("errnoRet"), "action")
+            if action == default:
+                continue  # as runc: nothing to add, libseccomp would refuse it
+            conds = [(a["index"], OPERATORS[a["op"]], a["value"], a.get("valueTwo", 0))
+                     for a in s.get("args") or ()]
+            indexes = [c[0] for c in conds]
+            groups = [[c] for c in conds] if len(set(indexes)) < len(indexes) else [conds]
+            for name in s["names"]:
+                nr = lib.seccomp_syscall_resolve_name(name.encode())
+                if nr == -1:  # __NR_SCMP_ERROR
+                    log.debug(f"seccomp: unknown syscall {name!r} skipped")
+                    continue
+                for g in groups:
+                    _add_rule(ffi, lib, ctx, action, nr, g, name)
+        fd = os.memfd_create("seccomp-bpf", os.MFD_CLOEXEC)
+        try:
+            rc = lib.seccomp_export_bpf(ctx, fd)
+            if rc < 0:
+                raise PyruncError(f"seccomp: export the filter: {os.strerror(-rc)}")
+            os.lseek(fd, 0, os.SEEK_SET)
+            chunks = []
+            while True:
+                b = os.read(fd, 1 << 16)
+                if not b:
+                    break
+                chunks.append(b)
+        finally:
+            os.close(fd)
+    finally:
+        lib.seccomp_release(ctx)
+    flags = 0
+    for f in sc.get("flags") or ():
+        flags |= FLAGS[f]
+    return b"".join(chunks), flags
+
+
+def _add_rule(ffi, lib, ctx, action, nr, conds, name):
+    arr = ffi.new("struct scmp_arg_cmp[]", max(len(conds), 1))
+    for i, (index, op, a, b) in enumerate(conds):
+        arr[i].arg = index
+        arr[i].op = op
+        arr[i].datum_a = a
+        arr[i].datum_b = b
+    rc = lib.seccomp_rule_add_array(ctx, action, nr, len(conds), arr)
+    if rc < 0:
+        raise PyruncError(f"seccomp: add a rule for {name}: {os.strerror(-rc)}")
