@@ -163,7 +163,7 @@ def test_pause_resume(env):
     counter = os.path.join(env.rootfs, "count")
 
     def count():
-        for _ in range(50):
+        for _ in range(200):
             try:
                 return int(open(counter).read())
             except (OSError, ValueError):

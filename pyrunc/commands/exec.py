@@ -59,8 +59,9 @@ def _process(a, c):
                 cp["ambient"] = (cp.get("ambient") or []) + [name]
         proc["capabilities"] = cp
     proc["env"] = list(proc.get("env") or []) + list(a.env or ())
-    proc["terminal"] = bool(a.tty)
-    proc.pop("consoleSize", None) if not a.tty else None
+    proc["terminal"] = bool(a.tty)  # as runc: never the container's, only -t
+    if not a.tty:
+        proc.pop("consoleSize", None)
     if a.no_new_privs is not None:
         proc["noNewPrivileges"] = a.no_new_privs
     user = dict(proc.get("user") or {"uid": 0, "gid": 0})
