@@ -310,3 +310,15 @@ def test_exec_gets_the_container_process_settings(env):
     out = r.out.split()
     assert out[:5] == ["123", "456", "0027", "7", "8"], r
     assert out[6] == "0000000000000000" and out[8] == "1", r
+
+
+def test_exec_session_keyring_follows_create(env):
+    """As runc: exec joins the container's `_ses.<id>` keyring, and none with a container
+    created with --no-new-keyring."""
+    script = "grep -o '_ses[^ ]*' /proc/keys"
+    for flags, want in (([], True), (["--no-new-keyring"], False)):
+        b = env.bundle(["sleep", "1000"], patch=lambda c: c["linux"].update(maskedPaths=[]))
+        cid = env.new_id()
+        assert env.pyrunc("run", "-d", *flags, "--bundle", b, cid).rc == 0
+        r = env.pyrunc("exec", cid, "sh", "-c", script)
+        assert (f"_ses.{cid}:" in r.out.split()) == want, (flags, r)

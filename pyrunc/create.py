@@ -127,6 +127,7 @@ def create(a, console_socket=None, cfg=None):
             "created": _rfc3339(time.time()), "owner": "",
             "annotations": cfg.get("annotations") or {},
             "cgroups": cg_paths, "cgroups_created": cg.created,
+            "no_new_keyring": bool(a.no_new_keyring),  # exec follows create's choice, as runc
             "resources": linux.get("resources") or {}, "devices": linux.get("devices") or [],
             "config": {"process": cfg["process"], "hooks": cfg.get("hooks") or {},
                        "seccomp": linux.get("seccomp"),

@@ -73,13 +73,9 @@ def _process(a, c):
     if a.additional_gids:
         gids = list(user.get("additionalGids") or ())
         for g in a.additional_gids:
-            try:
-                n = int(g)
-            except ValueError:
-                raise PyruncError(f"invalid value {g!r} for flag --additional-gids: not a number")
-            if n < 0:
-                raise PyruncError(f"additional-gids must be a positive number {n}")
-            gids.append(n)
+            if g.strip().startswith("-"):
+                raise PyruncError(f"additional-gids must be a positive number {g.strip()}")
+            gids.append(_id(g, "additional gid"))
         user["additionalGids"] = gids
     proc["user"] = user
     specconv.check_process(proc, "process")
@@ -225,7 +221,8 @@ def _main(a):
             ns_fds["console"] = _connect(socket_path, 3 + preserve)
         opt = specconv.Options(c.data.get("bundle", ""),
                                console_socket="@%d" % ns_fds["console"] if socket_path else None,
-                               no_new_keyring=False, preserve_fds=preserve, cid=a.id)
+                               no_new_keyring=bool(c.data.get("no_new_keyring")),
+                               preserve_fds=preserve, cid=a.id)
         userns = "user" in ns_fds
         plan = specconv.compile_exec_plan(proc, ns_fds, opt, userns, a.id,
                                           (c.data.get("config") or {}).get("seccomp"))
