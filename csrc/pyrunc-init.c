@@ -908,6 +908,8 @@ static void op_seccomp(struct op *o)
 	struct sock_fprog prog;
 	size_t len = strlen(o->argv[0]) / 2; /* hex encoded */
 	unsigned char *code = malloc(len + 1);
+	unsigned long flags;
+	int fd;
 
 	if (!code || len % sizeof(struct sock_filter))
 		fail(0, "seccomp: bad program");
@@ -919,9 +921,18 @@ static void op_seccomp(struct op *o)
 	}
 	prog.len = len / sizeof(struct sock_filter);
 	prog.filter = (struct sock_filter *)code;
-	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, (unsigned)num(o->argv[1]), &prog) < 0)
+	flags = num(o->argv[1]);
+	fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+	if (fd < 0)
 		FAIL("seccomp: load the filter");
 	free(code);
+	if (flags & SECCOMP_FILTER_FLAG_NEW_LISTENER) {
+		/* pyrunc takes a copy (pidfd_getfd) for the agent at listenerPath, then says go on */
+		char c;
+		send_line("SECCOMP %d\n", fd);
+		read_full(plan_fd, &c, 1);
+		close(fd);
+	}
 	/* from here on every syscall is filtered: only capset, prctl, fcntl and execve follow */
 	if (caps_deferred)
 		apply_caps();

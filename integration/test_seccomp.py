@@ -133,3 +133,94 @@ def test_exec_gets_the_filter(env):
     assert env.pyrunc("run", "-d", "--bundle", b, cid).rc == 0
     r = env.pyrunc("exec", cid, "sh", "-c", "mkdir /tmp/y; grep ^Seccomp: /proc/self/status")
     assert "Function not implemented" in r.err and r.out.split() == ["Seccomp:", "2"], r
+
+
+class Agent:
+    """A seccomp agent at listenerPath: receives the container process state and the notify
+    fd (as the runtime-spec describes), then answers every notification with ENOTTY."""
+    RECV, SEND = 0xC0502100, 0xC0182101  # SECCOMP_IOCTL_NOTIF_RECV / _SEND
+    ENOTTY = 25
+
+    def __init__(self, path):
+        import socket
+        import threading
+        self.path = path
+        self.states, self.syscalls = [], []
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(4)
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        import json
+        import socket
+        import threading
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            msg, fds, _, _ = socket.recv_fds(conn, 1 << 16, 4)
+            conn.close()
+            self.states.append((json.loads(msg), len(fds)))
+            threading.Thread(target=self._serve, args=(fds[0],), daemon=True).start()
+
+    def _serve(self, fd):
+        import fcntl
+        import os
+        import struct
+        try:
+            while True:
+                req = bytearray(80)
+                try:
+                    fcntl.ioctl(fd, self.RECV, req)
+                except OSError:
+                    return  # every process of the filter is gone
+                nid, pid, _flags, nr = struct.unpack_from("=QIIi", req)
+                self.syscalls.append((pid, nr))
+                resp = bytearray(struct.pack("=QqiI", nid, 0, -self.ENOTTY, 0))
+                try:
+                    fcntl.ioctl(fd, self.SEND, resp)
+                except OSError:
+                    pass
+        finally:
+            os.close(fd)
+
+    def close(self):
+        self.sock.close()
+
+
+def test_notify_agent_gets_the_fd_and_answers(env, tmp_path):
+    """SCMP_ACT_NOTIFY: the agent at listenerPath gets the state (status creating, the
+    init's pid, listenerMetadata) and the fd; its answers are the syscalls' results, for
+    the container's process and for an exec'd one (which gets its own connection)."""
+    agent = Agent(str(tmp_path / "agent.sock"))
+    try:
+        sc = profile(syscalls=[{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}],
+                     listenerPath=agent.path, listenerMetadata="from-the-test",
+                     flags=["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"])
+        b = env.bundle(["sh", "-c", "mkdir /tmp/x; echo rc=$?; sleep 1000"], patch=patch_for(sc, nnp=False))
+        cid = env.new_id()
+        r = env.pyrunc("run", "-d", "--bundle", b, cid)
+        assert r.rc == 0, r
+        pid = env.state(cid)["pid"]
+        (state, nfds), = agent.states
+        assert nfds == 1 and state["fds"] == ["seccompFd"] and state["pid"] == pid, state
+        assert state["metadata"] == "from-the-test" and state["ociVersion"]
+        assert state["state"]["status"] == "creating" and state["state"]["id"] == cid
+        assert state["state"]["pid"] == pid and state["state"]["bundle"] == b
+        r = env.pyrunc("exec", cid, "sh", "-c", "mkdir /tmp/y; echo rc=$?")
+        assert r.rc == 0 and r.out == "rc=1\n" and "Inappropriate ioctl" in r.err, r
+        assert len(agent.states) == 2
+        exec_state = agent.states[1][0]
+        assert exec_state["pid"] != pid and exec_state["state"]["pid"] == pid
+        assert exec_state["state"]["status"] == "running"
+        import time
+        for _ in range(100):  # the container's mkdir and the exec'd one, asked of the agent
+            if len(agent.syscalls) >= 2:
+                break
+            time.sleep(0.05)
+        assert len(agent.syscalls) >= 2, agent.syscalls
+    finally:
+        agent.close()

@@ -118,7 +118,14 @@ def create(a, console_socket=None, cfg=None):
             hk.run("prestart", hooks.get("prestart"), state, bundle)
             hk.run("createRuntime", hooks.get("createRuntime"), state, bundle)
             return state
-        init.wait_ready(on_hooks)
+
+        def on_seccomp(fd):
+            from . import SPEC_VERSION
+            from .seccomp import send_listener
+            state = {"ociVersion": SPEC_VERSION, "id": a.id, "status": "creating", "pid": pid,
+                     "bundle": bundle, "annotations": cfg.get("annotations") or {}}
+            send_listener(fd, pid, linux["seccomp"], state)
+        init.wait_ready(on_hooks, on_seccomp)
         st = proc_stat(pid)
         if st is None:
             raise PyruncError("container init exited before it was ready")

@@ -121,24 +121,40 @@ class Init:
         except BrokenPipeError:
             pass  # wait_ready reports why the init is gone
 
-    def wait_ready(self, on_hooks=None):
-        """Wait for READY; on HOOKS, on_hooks() runs pyrunc's hooks and returns the state
-        that the init's own hooks get, sent back on the plan pipe."""
-        line = self._line()
-        if line == "HOOKS" and on_hooks is not None:
-            state = on_hooks()
-            try:
-                write_all(self.plan_w, len(state).to_bytes(4, "little") + state)
-            except BrokenPipeError:
-                pass
+    def _next(self, on_hooks=None, on_seccomp=None):
+        """The next line of the executor, serving its requests on the way: on HOOKS,
+        on_hooks() runs pyrunc's hooks and returns the state that the init's own hooks get,
+        sent back on the plan pipe; on SECCOMP <fd>, pyrunc takes a copy of the notify fd,
+        lets the executor go on, and on_seccomp(copy) hands it to the agent."""
+        while True:
             line = self._line()
+            if line == "HOOKS" and on_hooks is not None:
+                state = on_hooks()
+                self._reply(len(state).to_bytes(4, "little") + state)
+            elif line is not None and line.startswith("SECCOMP ") and on_seccomp is not None:
+                from .seccomp import take_fd
+                own = take_fd(self.pid, int(line[8:]))
+                self._reply(b"S")
+                on_seccomp(own)
+            else:
+                return line
+
+    def _reply(self, data):
+        try:
+            write_all(self.plan_w, data)
+        except BrokenPipeError:
+            pass  # the caller's next read reports why the executor is gone
+
+    def wait_ready(self, on_hooks=None, on_seccomp=None):
+        """Wait for READY, serving the executor's requests (see _next)."""
+        line = self._next(on_hooks, on_seccomp)
         if line != "READY":
             raise PyruncError(self._failure(line))
         self.close()
 
-    def wait_exec(self):
+    def wait_exec(self, on_seccomp=None):
         """exec: the sync pipe closes when the process execs (no READY), or says ERR."""
-        line = self._line()
+        line = self._next(None, on_seccomp)
         if line is not None:
             raise PyruncError(self._failure(line))
         self.close()

@@ -22,13 +22,13 @@ ACTIONS = {  # name -> (SCMP_ACT value without errno, takes errnoRet)
     "SCMP_ACT_KILL_PROCESS": (0x80000000, False), "SCMP_ACT_TRAP": (0x00030000, False),
     "SCMP_ACT_ERRNO": (0x00050000, True), "SCMP_ACT_TRACE": (0x7FF00000, True),
     "SCMP_ACT_LOG": (0x7FFC0000, False), "SCMP_ACT_ALLOW": (0x7FFF0000, False),
+    "SCMP_ACT_NOTIFY": (0x7FC00000, False),
 }
-NOT_YET_ACTIONS = ("SCMP_ACT_NOTIFY",)
 OPERATORS = {"SCMP_CMP_NE": 1, "SCMP_CMP_LT": 2, "SCMP_CMP_LE": 3, "SCMP_CMP_EQ": 4,
              "SCMP_CMP_GE": 5, "SCMP_CMP_GT": 6, "SCMP_CMP_MASKED_EQ": 7}
 FLAGS = {"SECCOMP_FILTER_FLAG_TSYNC": 0, "SECCOMP_FILTER_FLAG_LOG": 2,
-         "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4}
-NOT_YET_FLAGS = ("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",)  # only with NOTIFY
+         "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4, "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": 32}
+NEW_LISTENER = 8  # SECCOMP_FILTER_FLAG_NEW_LISTENER: added when a rule notifies
 ARCHES = ["SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32", "SCMP_ARCH_ARM",
           "SCMP_ARCH_AARCH64", "SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64", "SCMP_ARCH_MIPS64N32",
           "SCMP_ARCH_MIPSEL", "SCMP_ARCH_MIPSEL64", "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PPC",
@@ -47,17 +47,23 @@ def check(sc):
         if a not in ARCHES:
             raise PyruncError(f"{where}.architectures: unknown architecture {a!r}")
     for f in sc.get("flags") or ():
-        if f in NOT_YET_FLAGS:
-            raise PyruncError(f"{where}.flags: {f} is not supported yet by pyrunc (it goes with SCMP_ACT_NOTIFY)")
         if f not in FLAGS:
             raise PyruncError(f"{where}.flags: unknown flag {f!r}")
-    if sc.get("listenerPath") or sc.get("listenerMetadata"):
-        raise PyruncError(f"{where}.listenerPath: seccomp notify is not supported yet by pyrunc")
+    if sc.get("defaultAction") == "SCMP_ACT_NOTIFY":
+        raise PyruncError(f"{where}.defaultAction: SCMP_ACT_NOTIFY cannot be used as default action")
+    notify = notifies(sc)
+    if notify and not sc.get("listenerPath"):
+        raise PyruncError(f"{where}: SCMP_ACT_NOTIFY is used but listenerPath is not set")
+    if "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" in (sc.get("flags") or ()) and not notify:
+        raise PyruncError(f"{where}.flags: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV needs an SCMP_ACT_NOTIFY rule")
     for i, s in enumerate(sc.get("syscalls") or ()):
         w = f"{where}.syscalls[{i}]"
         _action(s.get("action"), s.get("errnoRet"), f"{w}.action")
         if not s.get("names"):
             raise PyruncError(f"{w}.names must not be empty")
+        if s.get("action") == "SCMP_ACT_NOTIFY" and "write" in s["names"]:
+            # the executor writes the listener's number to pyrunc after loading the filter
+            raise PyruncError(f"{w}: SCMP_ACT_NOTIFY cannot be used for the write syscall")
         for j, arg in enumerate(s.get("args") or ()):
             if arg["op"] not in OPERATORS:
                 raise PyruncError(f"{w}.args[{j}]: unknown operator {arg['op']!r}")
@@ -65,9 +71,12 @@ def check(sc):
                 raise PyruncError(f"{w}.args[{j}]: index {arg['index']} is above 5")
 
 
+def notifies(sc):
+    """Does a rule of linux.seccomp send its syscalls to a listener (SCMP_ACT_NOTIFY)?"""
+    return bool(sc) and any(s.get("action") == "SCMP_ACT_NOTIFY" for s in sc.get("syscalls") or ())
+
+
 def _action(name, errno_ret, where):
-    if name in NOT_YET_ACTIONS:
-        raise PyruncError(f"{where}: {name} is not supported yet by pyrunc")
     if name not in ACTIONS:
         raise PyruncError(f"{where}: unknown action {name!r}")
     value, takes_errno = ACTIONS[name]
@@ -127,10 +136,47 @@ def compile_filter(sc):
             os.close(fd)
     finally:
         lib.seccomp_release(ctx)
-    flags = 0
+    flags = NEW_LISTENER if notifies(sc) else 0
     for f in sc.get("flags") or ():
         flags |= FLAGS[f]
     return b"".join(chunks), flags
+
+
+def send_listener(own, pid, sc, state):
+    """Give the notify fd (our copy, closed here) of process pid to the agent at
+    listenerPath: the container process state as JSON with the fd (SCM_RIGHTS), as runc."""
+    import json
+    import socket
+    try:
+        msg = {"ociVersion": state["ociVersion"], "fds": ["seccompFd"], "pid": pid,
+               "metadata": sc.get("listenerMetadata") or "", "state": state}
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(sc["listenerPath"])
+            s.sendmsg([json.dumps(msg).encode()],
+                       [(socket.SOL_SOCKET, socket.SCM_RIGHTS, own.to_bytes(4, "little"))])
+        except OSError as e:
+            raise PyruncError("cannot send the seccomp fd to the agent at "
+                              f"{sc['listenerPath']}: {e.strerror}")
+        finally:
+            s.close()
+    finally:
+        os.close(own)
+
+
+def take_fd(pid, fd):
+    """pidfd_getfd(2): a copy of another process's descriptor."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    try:
+        own = libc.syscall(438, pidfd, fd, 0)  # SYS_pidfd_getfd
+        if own < 0:
+            e = ctypes.get_errno()
+            raise PyruncError(f"seccomp: get the notify fd of the container: {os.strerror(e)}")
+        return own
+    finally:
+        os.close(pidfd)
 
 
 def _add_rule(ffi, lib, ctx, action, nr, conds, name):

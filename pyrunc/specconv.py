@@ -279,14 +279,24 @@ def compile_plan(cfg, opt):
     for r in proc.get("rlimits") or ():
         plan.add("RLIMIT", RLIMITS[r["type"]], r["soft"], r["hard"])
 
-    _process_ops(plan, proc, linux.get("seccomp"))
+    sc = linux.get("seccomp")
+    _process_ops(plan, proc, sc)
+    notify = False
+    if sc:
+        from .seccomp import notifies
+        notify = notifies(sc)
+    if notify:
+        # the notify fd goes to the agent through pyrunc, which is `create` now and gone
+        # at `start`: loaded before READY (as runc does in every case)
+        _seccomp_op(plan, sc)
     plan.add("READY")
     if opt.fifo is not None:
         plan.add("WAIT_START")
         # startContainer: in the container, after `start`, before the program (paths
         # resolve in the container)
         _hook_ops(plan, "startContainer", hooks.get("startContainer"), "")
-    _seccomp_op(plan, linux.get("seccomp"))
+    if not notify:
+        _seccomp_op(plan, sc)
     env = (proc.get("env") or []) + list(opt.extra_env)
     plan.add("EXEC", opt.preserve_fds, len(proc["args"]), *proc["args"], "", *env)
     return plan

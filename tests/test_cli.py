@@ -77,9 +77,9 @@ def test_features_document_is_valid_and_truthful():
     assert not set(mountopts.UNSUPPORTED) & set(doc["mountOptions"])
     assert "rro" in doc["mountOptions"] and "rbind" in doc["mountOptions"]
     sc = doc["linux"]["seccomp"]
-    assert sc["enabled"] and "SCMP_ACT_ERRNO" in sc["actions"] and "SCMP_ACT_NOTIFY" not in sc["actions"]
+    assert sc["enabled"] and "SCMP_ACT_ERRNO" in sc["actions"] and "SCMP_ACT_NOTIFY" in sc["actions"]
     assert "SCMP_CMP_MASKED_EQ" in sc["operators"] and "SCMP_ARCH_X86_64" in sc["archs"]
-    assert "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" not in sc["supportedFlags"]
+    assert "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" in sc["supportedFlags"]
     assert doc["hooks"] == ["prestart", "createRuntime", "createContainer", "startContainer",
                             "poststart", "poststop"]
     assert set(doc["linux"]["namespaces"]) == {"mount", "pid", "network", "uts", "ipc", "user", "cgroup", "time"}

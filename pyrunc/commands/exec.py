@@ -242,7 +242,15 @@ def _main(a):
         try:
             pid = init.wait_pid()
             init.go()
-            init.wait_exec()
+
+            def on_seccomp(fd):  # the container's state, the exec'd process's pid (as runc)
+                from .. import SPEC_VERSION
+                from ..seccomp import send_listener
+                state = {"ociVersion": SPEC_VERSION, "id": a.id, "status": status,
+                         "pid": c.data["pid"], "bundle": c.data.get("bundle", ""),
+                         "annotations": c.data.get("annotations") or {}}
+                send_listener(fd, pid, c.data["config"]["seccomp"], state)
+            init.wait_exec(on_seccomp)
             if console:  # the init sent the pty before it exec'd
                 console.receive()
         except BaseException:

@@ -36,7 +36,7 @@ def document():
                 "actions": sorted(seccomp.ACTIONS),
                 "operators": sorted(seccomp.OPERATORS),
                 "archs": list(seccomp.ARCHES),
-                "knownFlags": sorted(list(seccomp.FLAGS) + list(seccomp.NOT_YET_FLAGS)),
+                "knownFlags": sorted(seccomp.FLAGS),
                 "supportedFlags": sorted(seccomp.FLAGS),
             },
             "apparmor": {"enabled": False},
