@@ -117,6 +117,19 @@ BAD_CONFIGS = [
      ["no new user namespace"]),
 ]
 
+# AppArmor and SELinux are applied where the host has them; where it does not, a profile or
+# label is refused with its name (runc refuses them too), never run unconfined.
+from pyrunc import lsm  # noqa: E402
+if not lsm.apparmor_enabled():
+    BAD_CONFIGS.append(("apparmor", set_in(["process", "apparmorProfile"], "pyrunc-test-profile"),
+                        ["process.apparmorProfile", "pyrunc-test-profile", "AppArmor is not enabled"]))
+if not lsm.selinux_enabled():
+    BAD_CONFIGS += [
+        ("selinux", set_in(["process", "selinuxLabel"], "system_u:system_r:container_t:s0"),
+         ["process.selinuxLabel", "container_t", "SELinux is not enabled"]),
+        ("mount-label", set_in(["linux", "mountLabel"], "system_u:object_r:container_file_t:s0"),
+         ["linux.mountLabel", "container_file_t", "SELinux is not enabled"])]
+
 
 @pytest.mark.parametrize("name,patch,needles", BAD_CONFIGS, ids=[c[0] for c in BAD_CONFIGS])
 def test_bad_config(env, tmp_path, name, patch, needles):

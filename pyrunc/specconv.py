@@ -38,9 +38,8 @@ IPC_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", 
 
 # Fields that later issues implement.  Until then a config that sets them is refused.
 NOT_YET = [
-    ("process", "apparmorProfile"), ("process", "selinuxLabel"), ("process", "ioPriority"),
-    ("process", "scheduler"), ("process", "execCPUAffinity"),
-    ("linux", "mountLabel"), ("linux", "intelRdt"), ("linux", "personality"),
+    ("process", "ioPriority"), ("process", "scheduler"), ("process", "execCPUAffinity"),
+    ("linux", "intelRdt"), ("linux", "personality"),
     ("linux", "netDevices"), ("linux", "memoryPolicy"),
 ]
 HOOKS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
@@ -98,6 +97,9 @@ def check(cfg):
         from . import seccomp
         seccomp.check(linux["seccomp"])
     check_process(proc, "config.json: process")
+    if linux.get("mountLabel"):
+        from .lsm import check_mount_label
+        check_mount_label(linux["mountLabel"])
     ns = {}
     for i, n in enumerate(linux.get("namespaces") or ()):
         if n["type"] in ns:
@@ -134,6 +136,9 @@ def check_process(proc, where):
             raise PyruncError(f"{where}.{key} is not supported yet by pyrunc")
     if not proc.get("args"):
         raise PyruncError(f"{where}.args must not be empty")
+    if proc.get("apparmorProfile") or proc.get("selinuxLabel"):
+        from .lsm import check_process as check_lsm
+        check_lsm(proc, where)
     if not proc.get("cwd", "").startswith("/"):
         raise PyruncError(f"{where}.cwd {proc.get('cwd')!r} must be an absolute path")
     if "user" not in proc:
@@ -295,11 +300,20 @@ def compile_plan(cfg, opt):
         # startContainer: in the container, after `start`, before the program (paths
         # resolve in the container)
         _hook_ops(plan, "startContainer", hooks.get("startContainer"), "")
+    _lsm_ops(plan, proc)
     if not notify:
         _seccomp_op(plan, sc)
     env = (proc.get("env") or []) + list(opt.extra_env)
     plan.add("EXEC", opt.preserve_fds, len(proc["args"]), *proc["args"], "", *env)
     return plan
+
+
+def _lsm_ops(plan, proc):
+    """AppArmor profile / SELinux label of the program: set for the next execve, after the
+    startContainer hooks (which must not run under it)."""
+    if proc.get("apparmorProfile") or proc.get("selinuxLabel"):
+        from .lsm import exec_ops
+        exec_ops(plan, proc)
 
 
 def _seccomp_op(plan, sc):
@@ -364,6 +378,7 @@ def compile_exec_plan(proc, ns_fds, opt, userns, cid, sc=None):
     for r in proc.get("rlimits") or ():
         plan.add("RLIMIT", RLIMITS[r["type"]], r["soft"], r["hard"])
     _process_ops(plan, proc, sc)
+    _lsm_ops(plan, proc)
     _seccomp_op(plan, sc)  # the container's filter applies to every process in it
     # no READY: the sync pipe closes at execve, which tells pyrunc the exec happened
     env = proc.get("env") or []
@@ -401,7 +416,12 @@ def _mount(plan, m, i, cfg, opt, userns, ns):
     if not mtype:
         raise PyruncError(f"config.json: {where}: mount type is required unless the mount is a bind")
     flags = p.flags & ~mo.MS_BIND
-    plan.add("MOUNT", src or mtype, dst, mtype, flags, p.data, "d", p.prop, 0, 0, p.rset, p.rclr)
+    data = p.data
+    label = (cfg.get("linux") or {}).get("mountLabel")
+    if label:  # SELinux: checked to be enabled when the config was loaded
+        from .lsm import mount_data
+        data = mount_data(data, label)
+    plan.add("MOUNT", src or mtype, dst, mtype, flags, data, "d", p.prop, 0, 0, p.rset, p.rclr)
     return False
 
 

@@ -134,3 +134,47 @@ def test_cgroup_paths(tmp_path):
     assert p["memory"] == "/sys/fs/cgroup/memory/sup/me/id"
 
 
+
+
+def test_lsm_profile_and_labels_where_enabled(monkeypatch):
+    """This host has neither AppArmor nor SELinux: the integration tests check the errors;
+    here the detection is forced on and the plan is checked: the profile/label is written
+    for the next execve after the startContainer hooks and before the seccomp filter, and
+    the mount label becomes a context= option of each mount pyrunc makes (not binds)."""
+    from pyrunc import lsm
+    monkeypatch.setattr(lsm, "apparmor_enabled", lambda: True)
+    monkeypatch.setattr(lsm, "selinux_enabled", lambda: True)
+    cfg = default_spec()
+    cfg["process"].update(terminal=False, apparmorProfile="pyrunc-test", selinuxLabel="system_u:system_r:c_t:s0")
+    cfg["linux"]["mountLabel"] = "system_u:object_r:c_file_t:s0"
+    cfg["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW"}
+    cfg["hooks"] = {"startContainer": [{"path": "/bin/true"}]}
+    specconv.check(cfg)
+    p = specconv.compile_plan(cfg, opts())
+    names = p.names()
+    writes = [a for n, a in p.ops if n == "PROC_WRITE" and "attr" in a[0]]
+    assert [w[0].startswith("thread-self/attr/") for w in writes] == [True, True]
+    assert writes[0][1] == "exec pyrunc-test" and writes[1][1] == "system_u:system_r:c_t:s0"
+    first = next(i for i, (n, a) in enumerate(p.ops) if n == "PROC_WRITE" and "attr" in a[0])
+    assert names.index("HOOK") < first < names.index("SECCOMP") < names.index("EXEC")
+    mounts = [a for n, a in p.ops if n == "MOUNT"]
+    proc = next(a for a in mounts if a[2] == "proc")
+    assert 'context="system_u:object_r:c_file_t:s0"' in proc[4]
+    tmpfs_dev = next(a for a in mounts if a[1] == "/dev")
+    assert tmpfs_dev[4].endswith(',context="system_u:object_r:c_file_t:s0"')
+
+
+def test_lsm_refused_where_not_enabled(monkeypatch):
+    from pyrunc import lsm
+    monkeypatch.setattr(lsm, "apparmor_enabled", lambda: False)
+    monkeypatch.setattr(lsm, "selinux_enabled", lambda: False)
+    for key, value, needle in [("apparmorProfile", "prof", "AppArmor is not enabled"),
+                               ("selinuxLabel", "lab", "SELinux is not enabled")]:
+        cfg = default_spec()
+        cfg["process"][key] = value
+        with pytest.raises(PyruncError, match=f"process.{key} '{value}': {needle}"):
+            specconv.check(cfg)
+    cfg = default_spec()
+    cfg["linux"]["mountLabel"] = "lab"
+    with pytest.raises(PyruncError, match="linux.mountLabel 'lab': SELinux is not enabled"):
+        specconv.check(cfg)

@@ -1,0 +1,63 @@
+"""AppArmor and SELinux: process.apparmorProfile, process.selinuxLabel, linux.mountLabel.
+
+Applied where the host's kernel has the module enabled, as runc: the profile or label of
+the container's program is written to /proc/thread-self/attr/... (the host procfs the
+executor opened and checked) right before execve, so it takes effect at execve and not
+earlier; the mount label becomes a `context="…"` option of every mount pyrunc makes from
+config.json.  Where the module is not enabled, a config that names a profile or a label is
+refused with an error that names it (runc refuses these too), never run unconfined.
+"""
+
+import os
+
+from .errors import PyruncError
+
+
+def apparmor_enabled():
+    """As runc: securityfs shows AppArmor and its module parameter says Y."""
+    if not os.path.isdir("/sys/kernel/security/apparmor"):
+        return False
+    try:
+        with open("/sys/module/apparmor/parameters/enabled") as f:
+            return f.read(1) == "Y"
+    except OSError:
+        return False
+
+
+def selinux_enabled():
+    """selinuxfs is mounted (the kernel has SELinux and a policy is loaded)."""
+    return os.path.exists("/sys/fs/selinux/enforce")
+
+
+def check_process(proc, where):
+    profile = proc.get("apparmorProfile")
+    if profile and not apparmor_enabled():
+        raise PyruncError(f"{where}.apparmorProfile {profile!r}: AppArmor is not enabled on this host")
+    label = proc.get("selinuxLabel")
+    if label and not selinux_enabled():
+        raise PyruncError(f"{where}.selinuxLabel {label!r}: SELinux is not enabled on this host")
+
+
+def check_mount_label(label):
+    if label and not selinux_enabled():
+        raise PyruncError(f"config.json: linux.mountLabel {label!r}: SELinux is not enabled on this host")
+
+
+def exec_ops(plan, proc):
+    """The PROC_WRITE ops that set the LSM of the next execve."""
+    profile = proc.get("apparmorProfile")
+    if profile:
+        # AppArmor's own attr directory where the kernel has one (stacked LSMs), else attr/
+        sub = "apparmor/exec" if os.path.isdir("/proc/self/attr/apparmor") else "exec"
+        plan.add("PROC_WRITE", f"thread-self/attr/{sub}", f"exec {profile}")
+    label = proc.get("selinuxLabel")
+    if label:
+        plan.add("PROC_WRITE", "thread-self/attr/exec", label)
+
+
+def mount_data(data, label):
+    """A mount's data with the SELinux context option, as runc's FormatMountLabel."""
+    if not label:
+        return data
+    opt = f'context="{label}"'
+    return f"{data},{opt}" if data else opt
