@@ -2,7 +2,11 @@
 
 - the child-subreaper flag (create and run reap a failed init themselves);
 - bpf(2) for cgroup v2 device rules: load a BPF_PROG_TYPE_CGROUP_DEVICE program, attach it
-  to a cgroup (BPF_F_ALLOW_MULTI, as runc), list and detach what was attached before.
+  to a cgroup (BPF_F_ALLOW_MULTI, as runc), list and detach what was attached before;
+- idmapped mounts: a user namespace with given maps (a child that exists just long enough
+  for its maps and its ns fd), and a detached bind tree idmapped with it (open_tree +
+  mount_setattr MOUNT_ATTR_IDMAP), made by pyrunc as root on the host because the
+  container's init, in its own user namespace, is not privileged over the filesystem.
 """
 
 from cffi import FFI
@@ -14,6 +18,8 @@ int pyrunc_bpf_prog_load(const char *insns, unsigned int count, char *log, unsig
 int pyrunc_bpf_attach(int cgroup_fd, int prog_fd);
 int pyrunc_bpf_query(int cgroup_fd, unsigned int *ids, unsigned int *count);
 int pyrunc_bpf_detach_id(int cgroup_fd, unsigned int id);
+int pyrunc_userns_fd(const char *uid_map, const char *gid_map);
+int pyrunc_idmapped_tree(const char *path, int userns_fd, int rbind, int recursive);
 """)
 ffibuilder.set_source("pyrunc._native", """
 #include <stdint.h>
@@ -22,6 +28,95 @@ ffibuilder.set_source("pyrunc._native", """
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <linux/bpf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sched.h>
+#include <sys/wait.h>
+
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#define PYRUNC_MOUNT_ATTR_IDMAP 0x00100000ULL
+
+struct pyrunc_mount_attr {
+    uint64_t attr_set, attr_clr, propagation, userns_fd;
+};
+
+static int write_file(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC), e = 0;
+    size_t len = strlen(text);
+    if (fd < 0)
+        return -errno;
+    if (write(fd, text, len) != (ssize_t)len)
+        e = -errno;
+    close(fd);
+    return e;
+}
+
+/* The fd of a new user namespace with these maps ("id hostid size" lines), or -errno. */
+static int pyrunc_userns_fd(const char *uid_map, const char *gid_map)
+{
+    int p[2], fd = -1, e;
+    char path[64];
+    pid_t pid;
+
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return -errno;
+    /* fork-like raw clone: the child only waits for EOF and exits */
+    pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
+    if (pid == 0) {
+        char c;
+        close(p[1]);
+        while (read(p[0], &c, 1) < 0 && errno == EINTR)
+            ;
+        _exit(0);
+    }
+    e = -errno;
+    close(p[0]);
+    if (pid < 0) {
+        close(p[1]);
+        return e;
+    }
+    snprintf(path, sizeof path, "/proc/%d/uid_map", (int)pid);
+    e = write_file(path, uid_map);
+    if (!e) {
+        snprintf(path, sizeof path, "/proc/%d/gid_map", (int)pid);
+        e = write_file(path, gid_map);
+    }
+    if (!e) {
+        snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            e = -errno;
+    }
+    close(p[1]);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    return e ? e : fd;
+}
+
+/* A detached copy of the mount at path (rbind: with its submounts), idmapped with the
+ * user namespace userns_fd (recursive: the submounts too); the fd, or -errno. */
+static int pyrunc_idmapped_tree(const char *path, int userns_fd, int rbind, int recursive)
+{
+    struct pyrunc_mount_attr a = {.attr_set = PYRUNC_MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns_fd};
+    int fd = (int)syscall(SYS_open_tree, AT_FDCWD, path,
+                          OPEN_TREE_CLONE | O_CLOEXEC | (rbind ? AT_RECURSIVE : 0));
+    if (fd < 0)
+        return -errno;
+    if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &a, sizeof a) < 0) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    return fd;
+}
 
 static int pyrunc_set_subreaper(void)
 {

@@ -477,7 +477,10 @@ static void op_mount(struct op *o)
 	if (dfd < 0)
 		FAIL("mount %s: open destination", dst);
 	if (flags & MS_BIND) {
-		mfd = open_tree_(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | ((flags & MS_REC) ? AT_RECURSIVE : 0));
+		if (src[0] == '@') /* a tree pyrunc made (idmapped) and passed as this fd */
+			mfd = num(src + 1);
+		else
+			mfd = open_tree_(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | ((flags & MS_REC) ? AT_RECURSIVE : 0));
 		if (mfd < 0)
 			FAIL("bind mount %s: open source %s", dst, src);
 		if ((aset || aclr) && setattr(mfd, 0, aset, aclr, 0) < 0)

@@ -99,10 +99,14 @@ def create(a, console_socket=None, cfg=None):
                                no_pivot=a.no_pivot, no_new_keyring=a.no_new_keyring,
                                preserve_fds=preserve, cgroup_paths=cg_paths, cid=a.id,
                                extra_env=extra_env)
-        plan = specconv.compile_plan(cfg, opt)
-        if log.debug_on:
-            log.debug("plan:\n" + plan.describe())
-        init = Init(plan.encode(), preserve, before_plan=cg.add_pid)
+        try:
+            plan = specconv.compile_plan(cfg, opt)
+            if log.debug_on:
+                log.debug("plan:\n" + plan.describe())
+            init = Init(plan.encode(), preserve, before_plan=cg.add_pid)
+        finally:
+            for fd in opt.passed_fds:  # the executor has its copies
+                os.close(fd)
         os.close(fifo_fd)
         fifo_fd = -1
         pid = init.wait_pid()

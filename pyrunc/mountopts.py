@@ -51,17 +51,18 @@ _ATIME_RECURSIVE = ("rrelatime", "rnoatime", "rstrictatime")
 _TO_ATTR = [(MS_RDONLY, A_RDONLY), (MS_NOSUID, A_NOSUID), (MS_NODEV, A_NODEV),
             (MS_NOEXEC, A_NOEXEC), (MS_NODIRATIME, A_NODIRATIME), (MS_NOSYMFOLLOW, A_NOSYMFOLLOW)]
 
-UNSUPPORTED = ("idmap", "ridmap", "tmpcopyup", "remount")
+UNSUPPORTED = ("tmpcopyup", "remount")
+IDMAP = {"idmap": 1, "ridmap": 2}  # idmapped bind mount: of the top mount, of every submount
 
 
 class Parsed:
-    __slots__ = ("flags", "cleared", "prop", "rset", "rclr", "data")
+    __slots__ = ("flags", "cleared", "prop", "rset", "rclr", "data", "idmap")
 
 
 def parse(options, where):
     from .errors import PyruncError
     p = Parsed()
-    p.flags = p.cleared = p.prop = p.rset = p.rclr = 0
+    p.flags = p.cleared = p.prop = p.rset = p.rclr = p.idmap = 0
     data = []
     for o in options or ():
         if o in FLAGS:
@@ -85,6 +86,8 @@ def parse(options, where):
             else:
                 p.rset |= a
                 p.rclr &= ~a
+        elif o in IDMAP:
+            p.idmap = max(p.idmap, IDMAP[o])
         elif o in UNSUPPORTED:
             raise PyruncError(f"config.json: {where}: mount option {o!r} is not supported yet")
         else:

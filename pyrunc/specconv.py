@@ -125,8 +125,6 @@ def check(cfg):
             raise PyruncError(f"config.json: linux.devices[{i}]: major and minor are required for type {d['type']!r}")
     for i, m in enumerate(cfg.get("mounts") or ()):
         mo.parse(m.get("options"), f"mounts[{i}].options")
-        if m.get("uidMappings") or m.get("gidMappings"):
-            raise PyruncError(f"config.json: mounts[{i}]: idmapped mounts are not supported yet")
 
 
 def check_process(proc, where):
@@ -186,6 +184,7 @@ class Options:
     def __init__(self, bundle, fifo=None, console_socket=None, no_pivot=False,
                  no_new_keyring=False, preserve_fds=0, cgroup_paths=None, cid="",
                  extra_env=()):
+        self.passed_fds = []  # made while compiling (idmapped trees), for the executor: caller closes
         self.bundle = bundle
         self.fifo = fifo
         self.console_socket = console_socket
@@ -410,9 +409,13 @@ def _mount(plan, m, i, cfg, opt, userns, ns):
         import stat
         kind = "d" if stat.S_ISDIR(st.st_mode) else "f"
         aset, aclr = mo.bind_attrs(p)
+        if p.idmap or m.get("uidMappings") or m.get("gidMappings"):
+            src = "@%d" % _idmapped_tree(src, m, p, cfg, opt, ns, where)
         plan.add("MOUNT", src, dst, "", p.flags & (mo.MS_BIND | mo.MS_REC), "", kind, p.prop,
                  aset, aclr, p.rset, p.rclr)
         return dst == "/dev"
+    if p.idmap or m.get("uidMappings") or m.get("gidMappings"):
+        raise PyruncError(f"config.json: {where}: id-mapped mounts are only supported for bind mounts")
     if not mtype:
         raise PyruncError(f"config.json: {where}: mount type is required unless the mount is a bind")
     flags = p.flags & ~mo.MS_BIND
@@ -423,6 +426,46 @@ def _mount(plan, m, i, cfg, opt, userns, ns):
         data = mount_data(data, label)
     plan.add("MOUNT", src or mtype, dst, mtype, flags, data, "d", p.prop, 0, 0, p.rset, p.rclr)
     return False
+
+
+def _idmap_text(maps):
+    return "".join(f"{x['containerID']} {x['hostID']} {x['size']}\n" for x in maps)
+
+
+def _idmapped_tree(src, m, p, cfg, opt, ns, where):
+    """An idmapped bind (options idmap/ridmap, or the mount's own uid/gidMappings), made
+    here as root on the host: the detached tree's fd, passed to the executor, which only
+    moves it into place.  Without mappings of its own the mount takes the container's
+    (a new user namespace's maps, or the joined one), as runc."""
+    from ._native import lib
+    from .launch import inheritable_at
+    linux = cfg.get("linux") or {}
+    if m.get("uidMappings") or m.get("gidMappings"):
+        if not m.get("uidMappings") or not m.get("gidMappings"):
+            raise PyruncError(f"config.json: {where}: an id-mapped mount needs both uidMappings and gidMappings")
+        userns = lib.pyrunc_userns_fd(_idmap_text(m["uidMappings"]).encode(), _idmap_text(m["gidMappings"]).encode())
+    elif ns.get("user") == "":
+        userns = lib.pyrunc_userns_fd(_idmap_text(linux["uidMappings"]).encode(),
+                                      _idmap_text(linux["gidMappings"]).encode())
+    elif ns.get("user"):
+        try:
+            userns = os.open(ns["user"], os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as e:
+            raise PyruncError(f"config.json: {where}: open the user namespace {ns['user']}: {e.strerror}")
+    else:
+        raise PyruncError(f"config.json: {where}: option idmap without uidMappings/gidMappings needs a user namespace")
+    if userns < 0:
+        raise PyruncError(f"config.json: {where}: make the user namespace of the id mapping: {os.strerror(-userns)}")
+    try:
+        fd = lib.pyrunc_idmapped_tree(src.encode(), userns, 1 if p.flags & mo.MS_REC else 0,
+                                      1 if p.idmap == mo.IDMAP["ridmap"] else 0)
+    finally:
+        os.close(userns)
+    if fd < 0:
+        raise PyruncError(f"config.json: {where}: id-mapped mount of {src}: {os.strerror(-fd)}")
+    fd = inheritable_at(fd, 3 + opt.preserve_fds)
+    opt.passed_fds.append(fd)
+    return fd
 
 
 def _cgroup_mount(plan, dst, p, opt, ns):

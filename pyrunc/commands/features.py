@@ -42,7 +42,7 @@ def document():
             "apparmor": {"enabled": True},  # supported (applied where the host has it), as runc
             "selinux": {"enabled": True},
             "intelRdt": {"enabled": False},
-            "mountExtensions": {"idmap": {"enabled": False}},
+            "mountExtensions": {"idmap": {"enabled": True}},
             "netDevices": {"enabled": False},
         },
         "annotations": {
