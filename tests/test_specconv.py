@@ -63,8 +63,9 @@ def test_mount_options():
     assert p.data == "mode=755,size=1m"
     aset, aclr = mo.bind_attrs(mo.parse(["bind", "rw", "nodev", "noatime"], "m"))
     assert aset == mo.A_NODEV | mo.A_NOATIME and aclr == mo.A_RDONLY | mo.A_ATIME_MASK
-    with pytest.raises(PyruncError, match="idmap"):
-        mo.parse(["idmap"], "m")
+    assert mo.parse(["rbind", "idmap"], "m").idmap == 1 and mo.parse(["ridmap", "idmap"], "m").idmap == 2
+    with pytest.raises(PyruncError, match="tmpcopyup"):
+        mo.parse(["tmpcopyup"], "m")
 
 
 def test_sysctl_rules():

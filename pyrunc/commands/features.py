@@ -2,8 +2,9 @@
 
 Everything here is derived from the tables the runtime itself uses (mount options,
 capabilities, namespaces), so the document cannot claim more than the code does.  What is
-not implemented yet is reported as disabled or left out: seccomp notify,
-AppArmor, SELinux, idmapped mounts (issue 4), Intel RDT, net devices, memory policy.
+not implemented yet is reported as disabled or left out: Intel RDT, net devices, memory
+policy.  AppArmor and SELinux are reported enabled as runc does: pyrunc supports them, and
+applies them where the host has the module.
 """
 
 import sys
