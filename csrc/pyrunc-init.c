@@ -1122,6 +1122,10 @@ static void run_op(struct op *o)
 	case OP_CLONE: {
 		pid_t pid;
 		need(o, 1);
+		/* rootless: the unprivileged pyrunc writes the child's id maps, which needs the
+		 * child's /proc files to be its own (dumpable) until WAIT_GO */
+		if (o->argc > 1 && strcmp(o->argv[1], "dumpable") == 0)
+			prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 		pid = syscall(SYS_clone, (unsigned long)num(o->argv[0]) | SIGCHLD, NULL, NULL, NULL, NULL);
 		if (pid < 0)
 			FAIL("clone");
@@ -1137,6 +1141,7 @@ static void run_op(struct op *o)
 		read_full(plan_fd, &c, 1);
 		if (c != 'G')
 			fail(0, "pyrunc did not let the init go on");
+		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 		if (num(o->argv[0]) && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
 			FAIL("become root in the user namespace");
 		break;

@@ -213,7 +213,6 @@ def test_cli_errors(env, tmp_path):
     for args, needle in [(["nosuchcmd"], "no such command"), (["--bogus", "list"], "not defined"),
                          (["create"], "missing container id"), (["create", "--bogus", "x"], "not defined"),
                          (["--systemd-cgroup", "list"], "not supported yet"),
-                         (["--rootless", "true", "create", "x"], "rootless"),
                          (["--rootless", "maybe", "list"], "rootless"),
                          (["--log-format", "xml", "list"], "log-format"),
                          (["list", "--format", "yaml"], "format"),

@@ -224,6 +224,8 @@ def create(paths, cfg_linux=None, hs=None):
     res = linux.get("resources") or {}
     pl = Placement(paths)
     created = pl.created
+    if not paths:  # rootless, no cgroup writable: nothing to make or restrict
+        return pl
     try:
         for key, path in paths.items():
             new = []

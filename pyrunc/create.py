@@ -42,9 +42,8 @@ def listen_fds():
 def create(a, console_socket=None, cfg=None):
     """Create container a.id from the bundle; returns the Container (state saved)."""
     check_id(a.id)
-    if os.geteuid() != 0 or a.rootless_mode == "true":
-        raise PyruncError("rootless containers are not supported yet: run pyrunc as root, "
-                          "without --rootless true")
+    from .rootless import is_rootless
+    rootless = is_rootless(a.rootless_mode)
     preserve = a.preserve_fds or 0
     if preserve < 0:
         raise PyruncError("--preserve-fds must not be negative")
@@ -58,6 +57,9 @@ def create(a, console_socket=None, cfg=None):
     if not os.path.isdir(bundle):
         raise PyruncError(f"bundle {bundle} is not a directory")
     cfg = cfg or specconv.load(bundle)
+    if rootless:
+        from . import rootless as rl
+        rl.check(cfg, specconv.namespaces(cfg))
     rootfs = specconv.rootfs_path(cfg, bundle)
     if not os.path.isdir(rootfs):
         raise PyruncError(f"rootfs ({rootfs}) does not exist or is not a directory")
@@ -90,6 +92,8 @@ def create(a, console_socket=None, cfg=None):
         c.lock()
         linux = cfg.get("linux") or {}
         cg_paths = cgroups.paths_for(linux.get("cgroupsPath"), a.id)
+        if rootless:
+            cg_paths = rl.usable_cgroups(cg_paths, linux.get("resources"))
         cg = cgroups.create(cg_paths, linux)
         os.mkfifo(c.fifo, 0o622)
         os.chmod(c.fifo, 0o622)  # writable by the container's user, whatever our umask
@@ -98,7 +102,7 @@ def create(a, console_socket=None, cfg=None):
         opt = specconv.Options(bundle, fifo=fifo_fd, console_socket=console_socket,
                                no_pivot=a.no_pivot, no_new_keyring=a.no_new_keyring,
                                preserve_fds=preserve, cgroup_paths=cg_paths, cid=a.id,
-                               extra_env=extra_env)
+                               extra_env=extra_env, rootless=rootless)
         try:
             plan = specconv.compile_plan(cfg, opt)
             if log.debug_on:
@@ -110,7 +114,9 @@ def create(a, console_socket=None, cfg=None):
         os.close(fifo_fd)
         fifo_fd = -1
         pid = init.wait_pid()
-        if specconv.namespaces(cfg).get("user") == "":
+        if rootless:
+            rl.write_id_maps(pid, linux)
+        elif specconv.namespaces(cfg).get("user") == "":
             write_id_maps(pid, cfg)
         init.go()
         hooks = cfg.get("hooks") or {}

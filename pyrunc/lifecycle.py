@@ -121,14 +121,13 @@ def parse_signal(text):
 
 
 def kill(c, sig, all_procs=False):
-    if all_procs:
-        paths = c.data.get("cgroups") or {}
-        if not paths and not c.init_alive():
-            raise PyruncError("container not running")
+    paths = c.data.get("cgroups") or {}
+    if all_procs and paths:
         cgroups.kill_all(paths, sig)
         if sig == signal.SIGKILL:
             cgroups.thaw(paths)
         return
+    # (--all without a cgroup, rootless: the init, whose death ends its pid namespace)
     status = c.status()
     if status not in ("created", "running", "paused"):
         raise PyruncError("container not running")

@@ -183,7 +183,8 @@ class Options:
 
     def __init__(self, bundle, fifo=None, console_socket=None, no_pivot=False,
                  no_new_keyring=False, preserve_fds=0, cgroup_paths=None, cid="",
-                 extra_env=()):
+                 extra_env=(), rootless=False):
+        self.rootless = rootless
         self.passed_fds = []  # made while compiling (idmapped trees), for the executor: caller closes
         self.bundle = bundle
         self.fifo = fifo
@@ -227,7 +228,9 @@ def compile_plan(cfg, opt):
     for t, path in ns.items():
         if path == "" and t != "time":
             flags |= NS_FLAGS[t]
-    plan.add("CLONE", flags)
+    # rootless: pyrunc, unprivileged, writes the init's id maps: the init stays dumpable
+    # (its /proc files the caller's) until WAIT_GO
+    plan.add("CLONE", flags, *(("dumpable",) if opt.rootless else ()))
 
     # --- stage 2: the container's init ---
     # Stage 2 waits until pyrunc has read stage 1's PID line (so that its own lines cannot
@@ -284,7 +287,11 @@ def compile_plan(cfg, opt):
         plan.add("RLIMIT", RLIMITS[r["type"]], r["soft"], r["hard"])
 
     sc = linux.get("seccomp")
-    _process_ops(plan, proc, sc)
+    no_setgroups = False
+    if opt.rootless:
+        from .rootless import groups_denied
+        no_setgroups = groups_denied(linux)
+    _process_ops(plan, proc, sc, no_setgroups)
     notify = False
     if sc:
         from .seccomp import notifies
@@ -324,8 +331,9 @@ def _seccomp_op(plan, sc):
         plan.add("SECCOMP", prog.hex(), flags)
 
 
-def _process_ops(plan, proc, sc=None):
-    """Credentials, limits and the program lookup of a process (create and exec)."""
+def _process_ops(plan, proc, sc=None, no_setgroups=False):
+    """Credentials, limits and the program lookup of a process (create and exec).
+    no_setgroups: the user namespace denies setgroups (a rootless single-id gid map)."""
     if "oomScoreAdj" in proc and proc["oomScoreAdj"] is not None:
         plan.add("PROC_WRITE", "self/oom_score_adj", str(proc["oomScoreAdj"]))
     c = proc.get("capabilities")
@@ -334,6 +342,8 @@ def _process_ops(plan, proc, sc=None):
                            for k in ("bounding", "effective", "permitted", "inheritable", "ambient")))
     user = proc["user"]
     groups = ",".join(str(g) for g in user.get("additionalGids") or ())
+    if no_setgroups and not groups:
+        groups = "-"  # leave them: setgroups(2) is denied
     # loading a filter without no_new_privs needs CAP_SYS_ADMIN: keep it until then
     defer = ("defer",) if sc and not proc.get("noNewPrivileges") else ()
     plan.add("USER", user["uid"], user["gid"], groups, *defer)
@@ -357,7 +367,7 @@ NS_FILES = {"mount": "mnt", "network": "net", "uts": "uts", "ipc": "ipc", "user"
             "pid": "pid", "cgroup": "cgroup", "time": "time"}
 
 
-def compile_exec_plan(proc, ns_fds, opt, userns, cid, sc=None):
+def compile_exec_plan(proc, ns_fds, opt, userns, cid, sc=None, no_setgroups=False):
     """The plan of `exec`: join the container's namespaces (ns_fds: type -> inherited fd,
     in joining order),
     then run proc as the container's init was run, without building anything."""
@@ -376,7 +386,7 @@ def compile_exec_plan(proc, ns_fds, opt, userns, cid, sc=None):
         plan.add("CONSOLE", opt.console_socket, size.get("height", 0), size.get("width", 0), "exec")
     for r in proc.get("rlimits") or ():
         plan.add("RLIMIT", RLIMITS[r["type"]], r["soft"], r["hard"])
-    _process_ops(plan, proc, sc)
+    _process_ops(plan, proc, sc, no_setgroups)
     _lsm_ops(plan, proc)
     _seccomp_op(plan, sc)  # the container's filter applies to every process in it
     # no READY: the sync pipe closes at execve, which tells pyrunc the exec happened

@@ -119,6 +119,15 @@ class Container:
             return "created"
         return "running"
 
+    def cgroup_paths(self, what):
+        """The container's cgroups, for a command that needs them: a rootless container
+        that could not have one gets a clear error instead of an empty answer."""
+        paths = self.data.get("cgroups") or {}
+        if not paths:
+            raise PyruncError(f"{what}: container {self.id} has no cgroup (it was created rootless "
+                              "without a cgroup this user can write)")
+        return paths
+
     def _frozen(self):
         # here rather than in cgroups (which freezes and thaws): state is on the hot path
         # and needs nothing else of that module

@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# the non-root user of the rootless tests
+scripts/rootless-user.sh
 # the tool sits in ../shared beside the checkout (or in /work/shared for a clone elsewhere)
 V2VM_DIR=${PYRUNC_V2VM_DIR:-$(cd .. && pwd)/shared/tools/v2vm}
 [ -x "$V2VM_DIR/v2vm" ] || V2VM_DIR=/work/shared/tools/v2vm

@@ -55,7 +55,7 @@ def main(a):
     c = Container.load(a.root, a.id)
     if c.status() == "stopped":
         raise PyruncError(f"container {a.id} is not running")
-    paths = c.data.get("cgroups") or {}
+    paths = c.cgroup_paths("events")
     hs = cgroups.probe()
     if a.stats:
         _emit("stats", a.id, stats(paths, hs))

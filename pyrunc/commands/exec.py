@@ -130,6 +130,15 @@ def _namespace_fds(c, low):
     return fds
 
 
+def _setgroups_denied(pid):
+    """A rootless container with a single-id gid map cannot call setgroups(2)."""
+    try:
+        with open(f"/proc/{pid}/setgroups") as f:
+            return f.read().strip() == "deny"
+    except OSError:
+        return False
+
+
 def _connect(path, low):
     import socket
     from ..launch import inheritable_at
@@ -225,7 +234,8 @@ def _main(a):
                                preserve_fds=preserve, cid=a.id)
         userns = "user" in ns_fds
         plan = specconv.compile_exec_plan(proc, ns_fds, opt, userns, a.id,
-                                          (c.data.get("config") or {}).get("seccomp"))
+                                          (c.data.get("config") or {}).get("seccomp"),
+                                          userns and _setgroups_denied(c.data["pid"]))
         from ..log import log
         if log.debug_on:
             log.debug("exec plan:\n" + plan.describe())

@@ -8,4 +8,4 @@ def main(a):
     status = c.status()
     if status not in ("running", "created"):  # as runc: a paused one is "not running"
         raise PyruncError(f"container not running: {a.id} is {status}")
-    cgroups.freeze(c.data.get("cgroups") or {})
+    cgroups.freeze(c.cgroup_paths("pause"))

@@ -13,7 +13,7 @@ def main(a):
     if fmt not in ("table", "json"):
         raise PyruncError(f"invalid format option: {fmt} (want table or json)")
     c = Container.load(a.root, a.id)
-    pids = cgroups.pids(c.data.get("cgroups") or {}) if c.status() != "stopped" else []
+    pids = cgroups.pids(c.cgroup_paths("ps")) if c.status() != "stopped" else []
     if fmt == "json":
         sys.stdout.write(dumps(pids) + "\n")
         return

@@ -8,4 +8,4 @@ def main(a):
     status = c.status()
     if status != "paused":
         raise PyruncError(f"container not paused: {a.id} is {status}")
-    cgroups.unfreeze(c.data.get("cgroups") or {})
+    cgroups.unfreeze(c.cgroup_paths("resume"))

@@ -162,7 +162,7 @@ def main(a):
         req["memory"] = dict(mem, swap=0)  # unlimited memory, unlimited swap (as runc)
     old = c.data.get("resources") or {}
     new = merge(old, req)
-    paths = c.data.get("cgroups") or {}
+    paths = c.cgroup_paths("update")
     hs = cgroups.probe()
     dirs = resources.Dirs({k: v for k, v in paths.items() if os.path.isdir(v)}, hs)
     body = {k: v for k, v in new.items() if k != "devices"}

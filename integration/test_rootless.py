@@ -1,0 +1,159 @@
+"""Rootless: a user without privileges runs `pyrunc spec --rootless` and `pyrunc run`.
+
+The user is pyrunc-rl, made by the test setup (scripts/test.sh → scripts/rootless-user.sh)
+with a delegated id range in /etc/subuid and /etc/subgid for newuidmap/newgidmap.  The
+state goes under the user's $XDG_RUNTIME_DIR; this host's cgroups are root's, so the
+containers run without one (and say so when a command needs it).
+"""
+
+import json
+import os
+import pwd
+import subprocess
+
+import pytest
+
+from conftest import PYRUNC
+
+USER = "pyrunc-rl"
+SUB_START, SUB_SIZE = 200000, 65536  # what scripts/rootless-user.sh delegates
+
+
+@pytest.fixture
+def rl(env, tmp_path):
+    try:
+        pw = pwd.getpwnam(USER)
+    except KeyError:
+        pytest.fail(f"user {USER} is missing: scripts/test.sh makes it (scripts/rootless-user.sh)")
+    xdg = tmp_path / "xdg"
+    xdg.mkdir(mode=0o700)
+    os.chown(xdg, pw.pw_uid, pw.pw_gid)
+    r = Rootless(env, tmp_path, pw, str(xdg))
+    try:
+        yield r
+    finally:
+        for cid in r.ids:
+            r.pyrunc("delete", "--force", cid)
+        state = os.path.join(r.xdg, "pyrunc")
+        left = os.listdir(state) if os.path.isdir(state) else []
+        assert not left, f"rootless state left behind: {left}"
+
+
+class Rootless:
+    def __init__(self, env, tmp, pw, xdg):
+        self.env, self.tmp, self.pw, self.xdg = env, tmp, pw, xdg
+        self.ids = []
+
+    def bundle(self, script, patch=None, rootless_spec=True):
+        """A bundle whose config.json the user writes with `pyrunc spec --rootless`."""
+        b = self.tmp / f"rl-bundle{len(self.ids)}"
+        b.mkdir()
+        os.symlink(self.env.rootfs, b / "rootfs")
+        os.chown(b, self.pw.pw_uid, self.pw.pw_gid)
+        r = self.pyrunc("spec", *(["--rootless"] if rootless_spec else []), cwd=str(b))
+        assert r.returncode == 0, r
+        with open(b / "config.json") as f:
+            cfg = json.load(f)
+        cfg["process"]["terminal"] = False
+        cfg["process"]["args"] = ["sh", "-c", script]
+        if patch:
+            patch(cfg)
+        with open(b / "config.json", "w") as f:
+            json.dump(cfg, f)
+        return str(b)
+
+    def new_id(self):
+        cid = self.env.new_id("rl")
+        self.ids.append(cid)
+        return cid
+
+    def pyrunc(self, *args, cwd=None, timeout=60):
+        """pyrunc as the user, with the environment a login would give it."""
+        cmd = ["setpriv", f"--reuid={self.pw.pw_uid}", f"--regid={self.pw.pw_gid}", "--clear-groups",
+               "env", "-i", "PATH=/usr/bin:/bin", f"XDG_RUNTIME_DIR={self.xdg}", "HOME=/",
+               PYRUNC] + list(args)
+        # files, not pipes: a detached container inherits them (see Env.pyrunc)
+        import tempfile
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            cp = subprocess.run(cmd, stdout=out, stderr=err, text=True, timeout=timeout, cwd=cwd,
+                                stdin=subprocess.DEVNULL)
+            out.seek(0)
+            err.seek(0)
+            return subprocess.CompletedProcess(cmd, cp.returncode, out.read(), err.read())
+
+
+def test_spec_rootless_and_run(rl):
+    b = rl.bundle("id -u; cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups; hostname; "
+                  "ls /sys/fs/cgroup | wc -l")
+    cid = rl.new_id()
+    r = rl.pyrunc("run", "--bundle", b, cid)
+    assert r.returncode == 0 and r.stderr == "", r
+    uid, gid = rl.pw.pw_uid, rl.pw.pw_gid
+    assert r.stdout.split() == ["0", "0", str(uid), "1", "0", str(gid), "1", "deny", "pyrunc", "0"], r
+
+
+def test_state_under_xdg_runtime_dir_and_lifecycle(rl):
+    b = rl.bundle("sleep 1000")
+    cid = rl.new_id()
+    r = rl.pyrunc("run", "-d", "--bundle", b, cid)
+    assert r.returncode == 0, r
+    assert os.path.isdir(os.path.join(rl.xdg, "pyrunc", cid))
+    st = json.loads(rl.pyrunc("state", cid).stdout)
+    assert st["status"] == "running" and st["id"] == cid
+    with open(f"/proc/{st['pid']}/status") as f:  # the container's root is the user
+        uids = next(l for l in f if l.startswith("Uid:")).split()[1:]
+    assert set(uids) == {str(rl.pw.pw_uid)}
+    r = rl.pyrunc("exec", cid, "sh", "-c", "id -u; echo $$")
+    assert r.returncode == 0 and r.stdout.split()[0] == "0", r
+    assert cid in rl.pyrunc("list", "-q").stdout.split()
+    r = rl.pyrunc("ps", cid)
+    assert r.returncode != 0 and "has no cgroup" in r.stderr, r
+    assert rl.pyrunc("kill", cid, "KILL").returncode == 0
+    r = rl.pyrunc("delete", "--force", cid)
+    assert r.returncode == 0, r
+    assert not os.path.exists(os.path.join(rl.xdg, "pyrunc", cid))
+
+
+def test_newuidmap_range(rl):
+    """A mapping beyond the user's own id goes through newuidmap/newgidmap and the range
+    /etc/subuid delegates: other users exist in the container, and setgroups works."""
+    maps = [{"containerID": 0, "hostID": rl.pw.pw_uid, "size": 1},
+            {"containerID": 1, "hostID": SUB_START, "size": SUB_SIZE}]
+    gmaps = [{"containerID": 0, "hostID": rl.pw.pw_gid, "size": 1},
+             {"containerID": 1, "hostID": SUB_START, "size": SUB_SIZE}]
+
+    def patch(c):
+        c["linux"]["uidMappings"] = maps
+        c["linux"]["gidMappings"] = gmaps
+        c["process"]["user"] = {"uid": 1000, "gid": 1000, "additionalGids": [2000]}
+        c["process"]["capabilities"] = {}
+    b = rl.bundle("id; cat /proc/self/uid_map | wc -l; cat /proc/self/setgroups", patch)
+    r = rl.pyrunc("run", "--bundle", b, rl.new_id())
+    assert r.returncode == 0, r
+    lines = r.stdout.split("\n")
+    assert lines[0] == "uid=1000 gid=1000 groups=2000", r
+    assert lines[1].strip() == "2" and lines[2] == "allow", r
+
+
+@pytest.mark.parametrize("case", ["no-userns", "resources", "idmap", "undelegated", "groups-denied"])
+def test_rootless_refusals(rl, case):
+    """Each is one clear error, and leaves no state (the fixture checks)."""
+    def patch(c):
+        if case == "no-userns":
+            c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "user"]
+            del c["linux"]["uidMappings"], c["linux"]["gidMappings"]
+        elif case == "resources":
+            c["linux"]["resources"] = {"pids": {"limit": 10}}
+            c["linux"]["cgroupsPath"] = "/pyrunc-rootless-test"
+        elif case == "idmap":
+            c["mounts"].append({"destination": "/tmp", "type": "bind", "source": "/tmp", "options": ["bind", "idmap"]})
+        elif case == "undelegated":
+            c["linux"]["uidMappings"].append({"containerID": 1, "hostID": 400000, "size": 10})
+        elif case == "groups-denied":
+            c["process"]["user"]["additionalGids"] = [5]
+    needle = {"no-userns": "needs a new user namespace", "resources": "cannot write",
+              "idmap": "not supported for rootless", "undelegated": "newuidmap",
+              "groups-denied": "additionalGids"}[case]
+    b = rl.bundle("true", patch)
+    r = rl.pyrunc("run", "--bundle", b, rl.new_id())
+    assert r.returncode != 0 and needle in r.stderr and len(r.stderr.splitlines()) == 1, r
