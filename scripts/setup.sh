@@ -12,8 +12,9 @@ fi
 
 # Debian packages: the compiler and headers for the C executor and the cffi module, a
 # static busybox for test and demo root filesystems, libseccomp, runc to compare with, and
-# ps(1) for `pyrunc ps`, newuidmap/newgidmap for rootless containers that map id ranges.
-PKGS="gcc libc6-dev binutils python3 python3-venv python3-dev libseccomp-dev busybox-static runc util-linux iproute2 procps uidmap"
+# ps(1) for `pyrunc ps`, newuidmap/newgidmap for rootless containers that map id ranges,
+# apparmor_parser for the AppArmor tests (run in a VM whose kernel has AppArmor).
+PKGS="gcc libc6-dev binutils python3 python3-venv python3-dev libseccomp-dev busybox-static runc util-linux iproute2 procps uidmap apparmor"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
