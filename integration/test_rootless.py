@@ -19,8 +19,46 @@ USER = "pyrunc-rl"
 SUB_START, SUB_SIZE = 200000, 65536  # what scripts/rootless-user.sh delegates
 
 
+def _others_can_reach(path):
+    """Can a user who is neither owner nor in the group run/read path (o+x up the tree)?"""
+    import stat
+    p = os.path.realpath(path)
+    while True:
+        st = os.stat(p)
+        if not st.st_mode & (stat.S_IXOTH if stat.S_ISDIR(st.st_mode) or p == os.path.realpath(path)
+                             else stat.S_IROTH):
+            return False
+        if p == "/":
+            return True
+        p = os.path.dirname(p)
+
+
+@pytest.fixture(scope="session")
+def rl_command(tmp_path_factory):
+    """How the user starts pyrunc: the installed one when its checkout is reachable by
+    others; else (a checkout under /root, say) a copy of the installed package and the cffi
+    backend in a directory the user can read, run by the same interpreter."""
+    import shutil
+    import sys
+    if _others_can_reach(PYRUNC) and _others_can_reach(os.path.realpath(sys.executable)):
+        return [PYRUNC]
+    import _cffi_backend
+    import pyrunc
+    d = tmp_path_factory.mktemp("rl-runtime")
+    os.chmod(d, 0o755)
+    shutil.copytree(os.path.dirname(pyrunc.__file__), d / "pyrunc", symlinks=True)
+    shutil.copy2(_cffi_backend.__file__, d)
+    p = d
+    while str(p).startswith("/tmp/") and p != p.parent:
+        os.chmod(p, os.stat(p).st_mode | 0o111)
+        p = p.parent
+    base = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+    return [base, "-I", "-S", "-c",
+            f"import sys; sys.path.insert(0, {str(d)!r}); from pyrunc.cli import entry; sys.exit(entry())"]
+
+
 @pytest.fixture
-def rl(env, tmp_path):
+def rl(env, tmp_path, rl_command):
     try:
         pw = pwd.getpwnam(USER)
     except KeyError:
@@ -28,7 +66,7 @@ def rl(env, tmp_path):
     xdg = tmp_path / "xdg"
     xdg.mkdir(mode=0o700)
     os.chown(xdg, pw.pw_uid, pw.pw_gid)
-    r = Rootless(env, tmp_path, pw, str(xdg))
+    r = Rootless(env, tmp_path, pw, str(xdg), rl_command)
     try:
         yield r
     finally:
@@ -40,8 +78,8 @@ def rl(env, tmp_path):
 
 
 class Rootless:
-    def __init__(self, env, tmp, pw, xdg):
-        self.env, self.tmp, self.pw, self.xdg = env, tmp, pw, xdg
+    def __init__(self, env, tmp, pw, xdg, command):
+        self.env, self.tmp, self.pw, self.xdg, self.command = env, tmp, pw, xdg, command
         self.ids = []
 
     def bundle(self, script, patch=None, rootless_spec=True):
@@ -71,7 +109,7 @@ class Rootless:
         """pyrunc as the user, with the environment a login would give it."""
         cmd = ["setpriv", f"--reuid={self.pw.pw_uid}", f"--regid={self.pw.pw_gid}", "--clear-groups",
                "env", "-i", "PATH=/usr/bin:/bin", f"XDG_RUNTIME_DIR={self.xdg}", "HOME=/",
-               PYRUNC] + list(args)
+               *self.command] + list(args)
         # files, not pipes: a detached container inherits them (see Env.pyrunc)
         import tempfile
         with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
