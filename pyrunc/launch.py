@@ -219,15 +219,24 @@ def wait_gone(pid, timeout=10.0):
         os.close(fd)
 
 
+def id_map_text(maps):
+    """linux.uidMappings-style entries as the lines of /proc/<pid>/uid_map."""
+    return "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in maps or ())
+
+
+def write_file(path, text, what):
+    """One write(2) of text (id maps must be written at once); errors name what."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise PyruncError(f"{what}: {e.strerror} ({text.strip()!r})")
+
+
 def write_id_maps(pid, cfg):
     linux = cfg.get("linux") or {}
     for name, key in (("uid_map", "uidMappings"), ("gid_map", "gidMappings")):
-        text = "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in linux.get(key) or ())
-        try:
-            fd = os.open(f"/proc/{pid}/{name}", os.O_WRONLY | os.O_CLOEXEC)
-            try:
-                os.write(fd, text.encode())
-            finally:
-                os.close(fd)
-        except OSError as e:
-            raise PyruncError(f"write {name} of the container: {e.strerror} ({text.strip()!r})")
+        write_file(f"/proc/{pid}/{name}", id_map_text(linux.get(key)), f"write {name} of the container")

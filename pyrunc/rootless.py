@@ -16,6 +16,7 @@ What changes, as under runc:
 import os
 
 from .errors import PyruncError
+from .launch import id_map_text, write_file
 from .log import log
 
 
@@ -65,21 +66,10 @@ def write_id_maps(pid, linux):
         maps = linux.get(key) or []
         if _own(maps, own):
             if name == "gid_map":
-                _write(f"/proc/{pid}/setgroups", "deny")
-            _write(f"/proc/{pid}/{name}", f"{maps[0]['containerID']} {own} 1\n")
+                write_file(f"/proc/{pid}/setgroups", "deny", "rootless: deny setgroups")
+            write_file(f"/proc/{pid}/{name}", id_map_text(maps), f"rootless: write {name}")
             continue
         _helper(helper, pid, maps, key)
-
-
-def _write(path, text):
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.write(fd, text.encode())
-        finally:
-            os.close(fd)
-    except OSError as e:
-        raise PyruncError(f"rootless: write {path}: {e.strerror}")
 
 
 def _helper(helper, pid, maps, key):

@@ -438,25 +438,21 @@ def _mount(plan, m, i, cfg, opt, userns, ns):
     return False
 
 
-def _idmap_text(maps):
-    return "".join(f"{x['containerID']} {x['hostID']} {x['size']}\n" for x in maps)
-
-
 def _idmapped_tree(src, m, p, cfg, opt, ns, where):
     """An idmapped bind (options idmap/ridmap, or the mount's own uid/gidMappings), made
     here as root on the host: the detached tree's fd, passed to the executor, which only
     moves it into place.  Without mappings of its own the mount takes the container's
     (a new user namespace's maps, or the joined one), as runc."""
     from ._native import lib
-    from .launch import inheritable_at
+    from .launch import id_map_text, inheritable_at
     linux = cfg.get("linux") or {}
     if m.get("uidMappings") or m.get("gidMappings"):
         if not m.get("uidMappings") or not m.get("gidMappings"):
             raise PyruncError(f"config.json: {where}: an id-mapped mount needs both uidMappings and gidMappings")
-        userns = lib.pyrunc_userns_fd(_idmap_text(m["uidMappings"]).encode(), _idmap_text(m["gidMappings"]).encode())
+        userns = lib.pyrunc_userns_fd(id_map_text(m["uidMappings"]).encode(), id_map_text(m["gidMappings"]).encode())
     elif ns.get("user") == "":
-        userns = lib.pyrunc_userns_fd(_idmap_text(linux["uidMappings"]).encode(),
-                                      _idmap_text(linux["gidMappings"]).encode())
+        userns = lib.pyrunc_userns_fd(id_map_text(linux["uidMappings"]).encode(),
+                                      id_map_text(linux["gidMappings"]).encode())
     elif ns.get("user"):
         try:
             userns = os.open(ns["user"], os.O_RDONLY | os.O_CLOEXEC)
