@@ -195,3 +195,18 @@ def test_rootless_refusals(rl, case):
     b = rl.bundle("true", patch)
     r = rl.pyrunc("run", "--bundle", b, rl.new_id())
     assert r.returncode != 0 and needle in r.stderr and len(r.stderr.splitlines()) == 1, r
+
+
+def test_rootless_true_as_root(env):
+    """--rootless true as root (as an engine may pass it): cgroups root can write are used,
+    and root writes a range mapping itself, without newuidmap or a denied setgroups."""
+    def patch(c):
+        c["linux"]["namespaces"].append({"type": "user"})
+        c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        c["linux"].pop("resources", None)
+        c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "network"]
+        c["mounts"] = [m for m in c["mounts"] if m["type"] not in ("sysfs", "cgroup")]
+    b = env.bundle(["sh", "-c", "id -u; cat /proc/self/uid_map /proc/self/setgroups"], patch=patch)
+    r = env.pyrunc("--rootless", "true", "run", "--bundle", b, env.new_id())
+    assert r.rc == 0 and r.out.split() == ["0", "0", "100000", "65536", "allow"], r

@@ -56,11 +56,17 @@ def _own(maps, own_id):
 
 
 def groups_denied(linux):
-    """Is the gid map written by pyrunc itself (then setgroups is denied in the container)?"""
-    return _own(linux.get("gidMappings") or [], os.getegid())
+    """Is the gid map written by pyrunc itself without privilege (then setgroups is denied
+    in the container)?  Root (--rootless true, or root of a user namespace) writes any map
+    its own namespace holds, as without rootless."""
+    return os.geteuid() != 0 and _own(linux.get("gidMappings") or [], os.getegid())
 
 
 def write_id_maps(pid, linux):
+    if os.geteuid() == 0:
+        from .launch import write_id_maps as write_privileged
+        write_privileged(pid, {"linux": linux})
+        return
     for name, key, own, helper in (("uid_map", "uidMappings", os.geteuid(), "newuidmap"),
                                    ("gid_map", "gidMappings", os.getegid(), "newgidmap")):
         maps = linux.get(key) or []
