@@ -2,6 +2,7 @@
 # Install what pyrunc needs on a Debian machine, as root, and build it into .venv.
 #   scripts/setup.sh          install (idempotent)
 #   scripts/setup.sh --demo   install, then run the demo container
+#   scripts/setup.sh --engines   also install podman and containerd (the engine tests; test.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,11 @@ fi
 # ps(1) for `pyrunc ps`, newuidmap/newgidmap for rootless containers that map id ranges,
 # apparmor_parser for the AppArmor tests (run in a VM whose kernel has AppArmor).
 PKGS="gcc libc6-dev binutils python3 python3-venv python3-dev libseccomp-dev busybox-static runc util-linux iproute2 procps uidmap apparmor"
+# The engines that call pyrunc in integration/test_podman.py and test_containerd.py: podman
+# with conmon and netavark (whose bridge network needs iptables), containerd with its runc shim.
+if [ "${1:-}" = "--engines" ]; then
+  PKGS="$PKGS podman conmon netavark iptables containerd"
+fi
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
