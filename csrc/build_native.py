@@ -7,6 +7,8 @@
   for its maps and its ns fd), and a detached bind tree idmapped with it (open_tree +
   mount_setattr MOUNT_ATTR_IDMAP), made by pyrunc as root on the host because the
   container's init, in its own user namespace, is not privileged over the filesystem.
+- umount2(2): a container without a mount namespace of its own leaves its mounts in the
+  runtime's namespace, and delete detaches them.
 """
 
 from cffi import FFI
@@ -14,6 +16,7 @@ from cffi import FFI
 ffibuilder = FFI()
 ffibuilder.cdef("""
 int pyrunc_set_subreaper(void);
+int pyrunc_detach_mount(const char *path);
 int pyrunc_bpf_prog_load(const char *insns, unsigned int count, char *log, unsigned int logsize);
 int pyrunc_bpf_attach(int cgroup_fd, int prog_fd);
 int pyrunc_bpf_query(int cgroup_fd, unsigned int *ids, unsigned int *count);
@@ -26,6 +29,7 @@ ffibuilder.set_source("pyrunc._native", """
 #include <string.h>
 #include <unistd.h>
 #include <sys/prctl.h>
+#include <sys/mount.h>
 #include <sys/syscall.h>
 #include <linux/bpf.h>
 #include <errno.h>
@@ -116,6 +120,11 @@ static int pyrunc_idmapped_tree(const char *path, int userns_fd, int rbind, int 
         return e;
     }
     return fd;
+}
+
+static int pyrunc_detach_mount(const char *path)
+{
+    return umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 ? -errno : 0;
 }
 
 static int pyrunc_set_subreaper(void)

@@ -1161,7 +1161,10 @@ static void run_op(struct op *o)
 		break;
 	case OP_ROOTFS:
 		need(o, 1);
-		if (mount(o->argv[0], o->argv[0], NULL, MS_BIND | MS_REC, NULL) < 0)
+		/* "shared": no mount namespace of the container's own, so no bind of the rootfs
+		 * onto itself (it would stay in the runtime's namespace) */
+		if ((o->argc < 2 || strcmp(o->argv[1], "shared") != 0) &&
+		    mount(o->argv[0], o->argv[0], NULL, MS_BIND | MS_REC, NULL) < 0)
 			FAIL("bind the rootfs %s", o->argv[0]);
 		rootfd = open(o->argv[0], O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (rootfd < 0)
@@ -1220,7 +1223,11 @@ static void run_op(struct op *o)
 			FAIL("open the old root");
 		if (fchdir(rootfd) < 0)
 			FAIL("chdir to the rootfs");
-		if (strcmp(o->argv[0], "pivot") == 0) {
+		if (strcmp(o->argv[0], "jail") == 0) {
+			/* the runtime's mount namespace, shared: only chroot (as runc without NEWNS) */
+			if (chroot(".") < 0)
+				FAIL("chroot");
+		} else if (strcmp(o->argv[0], "pivot") == 0) {
 			if (syscall(SYS_pivot_root, ".", ".") < 0)
 				FAIL("pivot_root");
 			/* "." is not promised to be the old root after pivot_root: go there by fd,

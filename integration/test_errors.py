@@ -131,9 +131,7 @@ if not lsm.apparmor_enabled():
 if not lsm.selinux_enabled():
     BAD_CONFIGS += [
         ("selinux", set_in(["process", "selinuxLabel"], "system_u:system_r:container_t:s0"),
-         ["process.selinuxLabel", "container_t", "SELinux is not enabled"]),
-        ("mount-label", set_in(["linux", "mountLabel"], "system_u:object_r:container_file_t:s0"),
-         ["linux.mountLabel", "container_file_t", "SELinux is not enabled"])]
+         ["process.selinuxLabel", "container_t", "SELinux is not enabled"])]
 
 
 @pytest.mark.parametrize("name,patch,needles", BAD_CONFIGS, ids=[c[0] for c in BAD_CONFIGS])

@@ -88,6 +88,7 @@ def create(a, console_socket=None, cfg=None):
     init = None
     fifo_fd = -1
     cg = None
+    shared_mounts = None
     try:
         c.lock()
         linux = cfg.get("linux") or {}
@@ -103,6 +104,10 @@ def create(a, console_socket=None, cfg=None):
                                no_pivot=a.no_pivot, no_new_keyring=a.no_new_keyring,
                                preserve_fds=preserve, cgroup_paths=cg_paths, cid=a.id,
                                extra_env=extra_env, rootless=rootless)
+        if "mount" not in specconv.namespaces(cfg):
+            # the runtime's mount namespace is the container's: note what is there now
+            from . import hostmounts
+            shared_mounts = {"rootfs": rootfs, "before": sorted(hostmounts.under(rootfs))}
         try:
             plan = specconv.compile_plan(cfg, opt)
             if log.debug_on:
@@ -145,6 +150,7 @@ def create(a, console_socket=None, cfg=None):
             "annotations": cfg.get("annotations") or {},
             "cgroups": cg_paths, "cgroups_created": cg.created,
             "no_new_keyring": bool(a.no_new_keyring),  # exec follows create's choice, as runc
+            "shared_mounts": shared_mounts,
             "resources": linux.get("resources") or {}, "devices": linux.get("devices") or [],
             "config": {"process": cfg["process"], "hooks": cfg.get("hooks") or {},
                        "seccomp": linux.get("seccomp"),
@@ -159,6 +165,9 @@ def create(a, console_socket=None, cfg=None):
             os.close(fifo_fd)
         if init is not None:
             init.kill()
+        if shared_mounts:
+            from . import hostmounts
+            hostmounts.detach_new(rootfs, shared_mounts["before"])
         if cg is not None:
             cg.undo()
         c.remove_dir()

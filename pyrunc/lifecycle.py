@@ -153,6 +153,14 @@ def destroy(c):
         wait_gone(c.pid)
     cgroups.kill_all(paths, signal.SIGKILL)
     cgroups.thaw(paths)
+    shared = c.data.get("shared_mounts")
+    if shared:
+        from . import hostmounts
+        stuck = hostmounts.detach_new(shared["rootfs"], shared["before"])
+        if stuck:
+            c.unlock()
+            raise PyruncError(f"cannot detach the mounts of {c.id}: {', '.join(stuck)}; "
+                              "the state is kept, try delete again")
     left = cgroups.remove(c.data.get("cgroups_created") or [], paths)
     if left:
         c.unlock()

@@ -39,8 +39,15 @@ def check_process(proc, where):
 
 
 def check_mount_label(label):
+    """The mount label to use: none where SELinux is not enabled, where a mount's context
+    means nothing (crun does the same; runc 1.1 passes context= and the mounts fail).
+    Unlike a process label, which would leave the process unconfined, nothing is lost:
+    the ignored label is reported as a warning."""
     if label and not selinux_enabled():
-        raise PyruncError(f"config.json: linux.mountLabel {label!r}: SELinux is not enabled on this host")
+        from .log import log
+        log.warning(f"config.json: linux.mountLabel {label!r} ignored: SELinux is not enabled on this host")
+        return None
+    return label
 
 
 def exec_ops(plan, proc):

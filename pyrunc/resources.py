@@ -10,7 +10,7 @@ cgroup where the order or the file depends on what is there, as runc does); `app
 them.  Values are checked before anything is written, so that a bad request changes
 nothing.  v1-only fields that cgroup v2 has no file for are ignored on v2 with a warning,
 as runc ignores them; kernel memory limits are ignored everywhere with a warning, as runc
-does (the kernel deprecated them).
+does (the kernel deprecated them); the TCP buffer limit (kernelTCP) is set on v1, as crun.
 """
 
 import os
@@ -146,15 +146,17 @@ def _memory(p, m, update):
                                                "disableOOMKiller", "kernel", "kernelTCP",
                                                "useHierarchy", "checkBeforeUpdate")):
         return
-    if m.get("kernel") is not None or m.get("kernelTCP") is not None:
-        p.warn("linux.resources.memory.kernel and kernelTCP are ignored (deprecated by the kernel; as runc)")
+    if m.get("kernel") is not None:
+        p.warn("linux.resources.memory.kernel is ignored (kernel memory limits are deprecated; "
+               "kernels since 6.0 accept memory.kmem.limit_in_bytes and do not enforce it; as runc)")
     if m.get("useHierarchy") is not None:
         p.warn("linux.resources.memory.useHierarchy is ignored (always on in current kernels)")
     limit = m.get("limit") or 0
     swap = m.get("swap") or 0
     res = m.get("reservation") or 0
     sw = m.get("swappiness")
-    if not (limit or swap or res or (sw not in (None, -1)) or m.get("disableOOMKiller")
+    tcp = m.get("kernelTCP") or 0
+    if not (limit or swap or res or tcp or (sw not in (None, -1)) or m.get("disableOOMKiller")
             or (update and m.get("checkBeforeUpdate"))):
         return
     where, version = p.where("memory", "memory")
@@ -187,7 +189,16 @@ def _memory(p, m, update):
             p.add("memory", "memory.oom_control", 1, "memory.disableOOMKiller")
         if sw is not None and sw != -1:
             p.add("memory", "memory.swappiness", sw, "memory.swappiness")
+        if tcp:
+            # TCP buffer memory is still limited by v1 kernels (crun sets it too)
+            if p.exists("memory", "memory.kmem.tcp.limit_in_bytes"):
+                p.add("memory", "memory.kmem.tcp.limit_in_bytes", tcp, "memory.kernelTCP")
+            else:
+                p.warn("linux.resources.memory.kernelTCP is ignored: this kernel has no "
+                       "memory.kmem.tcp.limit_in_bytes")
         return
+    if tcp:
+        p.v1_only("memory.kernelTCP")
     s = swap_v2(swap, limit)
     text = _num(s)
     if text == "" and s == 0 and swap > 0:

@@ -97,16 +97,23 @@ def check(cfg):
         from . import seccomp
         seccomp.check(linux["seccomp"])
     check_process(proc, "config.json: process")
-    if linux.get("mountLabel"):
-        from .lsm import check_mount_label
-        check_mount_label(linux["mountLabel"])
     ns = {}
     for i, n in enumerate(linux.get("namespaces") or ()):
         if n["type"] in ns:
             raise PyruncError(f"config.json: linux.namespaces[{i}]: duplicate namespace {n['type']!r}")
         ns[n["type"]] = n.get("path") or ""
     if "mount" not in ns:
-        raise PyruncError("config.json: linux.namespaces: pyrunc needs a mount namespace")
+        # the runtime's mount namespace is shared (as under runc and crun): the mounts are
+        # made there, inside the rootfs, and delete detaches them; what would change the
+        # runtime's own mounts is refused
+        for key in ("maskedPaths", "readonlyPaths"):
+            if linux.get(key):
+                raise PyruncError(f"config.json: linux.{key} needs a mount namespace "
+                                  "(without one the container shares the runtime's mounts)")
+        if linux.get("rootfsPropagation"):
+            raise PyruncError("config.json: linux.rootfsPropagation needs a mount namespace")
+        if (cfg.get("root") or {}).get("readonly"):
+            raise PyruncError("config.json: root.readonly needs a mount namespace")
     if ns.get("user") == "":
         if not linux.get("uidMappings") or not linux.get("gidMappings"):
             raise PyruncError("config.json: a new user namespace needs linux.uidMappings and linux.gidMappings")
@@ -183,8 +190,11 @@ class Options:
 
     def __init__(self, bundle, fifo=None, console_socket=None, no_pivot=False,
                  no_new_keyring=False, preserve_fds=0, cgroup_paths=None, cid="",
-                 extra_env=(), rootless=False):
+                 extra_env=(), rootless=False, shared_rootfs=""):
         self.rootless = rootless
+        # exec into a container without a mount namespace of its own: its rootfs (a chroot)
+        self.shared_rootfs = shared_rootfs
+        self.mount_label = None  # linux.mountLabel where SELinux can use it (compile_plan)
         self.passed_fds = []  # made while compiling (idmapped trees), for the executor: caller closes
         self.bundle = bundle
         self.fifo = fifo
@@ -214,6 +224,9 @@ def compile_plan(cfg, opt):
     ns = namespaces(cfg)
     userns = ns.get("user") == ""
     rootfs = rootfs_path(cfg, opt.bundle)
+    if linux.get("mountLabel"):
+        from .lsm import check_mount_label
+        opt.mount_label = check_mount_label(linux["mountLabel"])
 
     # --- stage 1: join namespaces, then clone into the new ones ---
     for t in JOIN_ORDER:
@@ -246,10 +259,17 @@ def compile_plan(cfg, opt):
 
     prop = linux.get("rootfsPropagation")
     root_flag = mo.PROPAGATION[prop] if prop else mo.MS_SLAVE | mo.MS_REC
-    # "/" itself may not be shared for pivot_root: shared propagation is set after it
-    host_flag = root_flag if not root_flag & mo.MS_SHARED else mo.MS_SLAVE | mo.MS_REC
-    plan.add("PROPAGATION", "/", host_flag)
-    plan.add("ROOTFS", rootfs)
+    shared_mnt = "mount" not in ns
+    if shared_mnt:
+        plan.add("ROOTFS", rootfs, "shared")
+    else:
+        # "/" itself may not be shared for pivot_root, nor unbindable for the bind of the
+        # rootfs: those are set on the new root after pivot_root
+        host_flag = root_flag
+        if root_flag & (mo.MS_SHARED | mo.MS_UNBINDABLE):
+            host_flag = mo.MS_SLAVE | mo.MS_REC
+        plan.add("PROPAGATION", "/", host_flag)
+        plan.add("ROOTFS", rootfs)
 
     dev_bound = False
     for i, m in enumerate(cfg.get("mounts") or ()):
@@ -276,7 +296,7 @@ def compile_plan(cfg, opt):
         plan.add("READONLY", clean(p))
     if cfg["root"].get("readonly"):
         plan.add("ROOT_READONLY")
-    plan.add("PIVOT", "chroot" if opt.no_pivot else "pivot")
+    plan.add("PIVOT", "jail" if shared_mnt else "chroot" if opt.no_pivot else "pivot")
     if prop:
         plan.add("ROOT_PROPAGATION", root_flag)
     if cfg.get("hostname"):
@@ -378,7 +398,12 @@ def compile_exec_plan(proc, ns_fds, opt, userns, cid, sc=None, no_setgroups=Fals
     plan.add("CLONE", 0)  # into the joined pid and time namespaces
     plan.add("WAIT_GO", 1 if userns else 0)
     plan.add("SETSID")
-    plan.add("ROOT_CURRENT")
+    if opt.shared_rootfs:
+        # the container shares the runtime's mount namespace: its root is a chroot
+        plan.add("ROOTFS", opt.shared_rootfs, "shared")
+        plan.add("PIVOT", "jail")
+    else:
+        plan.add("ROOT_CURRENT")
     if not opt.no_new_keyring:
         plan.add("KEYRING", f"_ses.{cid}")
     if proc.get("terminal"):
@@ -431,7 +456,7 @@ def _mount(plan, m, i, cfg, opt, userns, ns):
     flags = p.flags & ~mo.MS_BIND
     data = p.data
     label = (cfg.get("linux") or {}).get("mountLabel")
-    if label:  # SELinux: checked to be enabled when the config was loaded
+    if label and opt.mount_label:  # None where SELinux is not enabled (check_mount_label)
         from .lsm import mount_data
         data = mount_data(data, label)
     plan.add("MOUNT", src or mtype, dst, mtype, flags, data, "d", p.prop, 0, 0, p.rset, p.rclr)

@@ -222,3 +222,21 @@ def test_duration(text, secs):
 def test_duration_bad(text):
     with pytest.raises(PyruncError):
         duration(text)
+
+
+def test_kernel_memory(tmp_path):
+    """kernelTCP goes to v1's kmem.tcp file (as crun; the kernel still enforces it); the
+    kernel memory limit is only warned about (current kernels do not enforce it); v2 has
+    neither."""
+    dirs, d = fake(tmp_path, 1, V1_FILES + ["memory.kmem.tcp.limit_in_bytes"])
+    w, warned = writes({"memory": {"kernel": 1 << 20, "kernelTCP": 2 << 20}}, dirs)
+    assert w == [("memory.kmem.tcp.limit_in_bytes", str(2 << 20))]
+    assert len(warned) == 1 and "memory.kernel is ignored" in warned[0]
+    (d / "memory.kmem.tcp.limit_in_bytes").unlink()
+    w, warned = writes({"memory": {"kernelTCP": 2 << 20}}, dirs)
+    assert w == [] and "no memory.kmem.tcp.limit_in_bytes" in warned[0]
+    tmp2 = tmp_path / "v2"
+    tmp2.mkdir()
+    dirs, d = fake(tmp2, 2, [])
+    w, warned = writes({"memory": {"kernelTCP": 2 << 20}}, dirs)
+    assert w == [] and "memory.kernelTCP has no cgroup v2 equivalent" in warned[0]

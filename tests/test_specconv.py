@@ -165,7 +165,7 @@ def test_lsm_profile_and_labels_where_enabled(monkeypatch):
     assert tmpfs_dev[4].endswith(',context="system_u:object_r:c_file_t:s0"')
 
 
-def test_lsm_refused_where_not_enabled(monkeypatch):
+def test_lsm_refused_where_not_enabled(monkeypatch, capsys):
     from pyrunc import lsm
     monkeypatch.setattr(lsm, "apparmor_enabled", lambda: False)
     monkeypatch.setattr(lsm, "selinux_enabled", lambda: False)
@@ -175,7 +175,10 @@ def test_lsm_refused_where_not_enabled(monkeypatch):
         cfg["process"][key] = value
         with pytest.raises(PyruncError, match=f"process.{key} '{value}': {needle}"):
             specconv.check(cfg)
+    # a mount label alone confines nothing: ignored with a warning, as crun does
     cfg = default_spec()
     cfg["linux"]["mountLabel"] = "lab"
-    with pytest.raises(PyruncError, match="linux.mountLabel 'lab': SELinux is not enabled"):
-        specconv.check(cfg)
+    specconv.check(cfg)
+    mounts = [a for n, a in specconv.compile_plan(cfg, opts()).ops if n == "MOUNT"]
+    assert mounts and not any("context=" in a[4] for a in mounts)
+    assert "linux.mountLabel 'lab' ignored: SELinux is not enabled" in capsys.readouterr().err

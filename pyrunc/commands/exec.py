@@ -231,7 +231,8 @@ def _main(a):
         opt = specconv.Options(c.data.get("bundle", ""),
                                console_socket="@%d" % ns_fds["console"] if socket_path else None,
                                no_new_keyring=bool(c.data.get("no_new_keyring")),
-                               preserve_fds=preserve, cid=a.id)
+                               preserve_fds=preserve, cid=a.id,
+                               shared_rootfs="" if _own_mount_ns(c) else c.data.get("rootfs", ""))
         userns = "user" in ns_fds
         plan = specconv.compile_exec_plan(proc, ns_fds, opt, userns, a.id,
                                           (c.data.get("config") or {}).get("seccomp"),
@@ -277,3 +278,8 @@ def _main(a):
     if a.detach:
         return 0
     return _exit_code(fwd.supervise(pid, console))
+
+
+def _own_mount_ns(c):
+    nss = (c.data.get("config") or {}).get("namespaces") or ()
+    return any(n.get("type") == "mount" for n in nss)
