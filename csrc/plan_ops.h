@@ -49,7 +49,8 @@ enum plan_op {
 	OP_ROOT_CURRENT = 36,  /* the current root is the container's (exec) */
 	OP_SYNC_HOOKS = 37,    /* send HOOKS, read the state JSON for the hooks run by the init */
 	OP_HOOK = 38,          /* label, path, cwd, timeout, argc, argv…, "", env… */
-	OP_MAX = 39
+	OP_CGROUP_JOIN = 39,   /* cgroup dirs: "v1:DIR" (join now) or "v2:DIR" (at the CLONE) */
+	OP_MAX = 40
 };
 
 #endif

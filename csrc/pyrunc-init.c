@@ -93,6 +93,7 @@ static int rootfd = -1;        /* the container's root, O_PATH */
 static int procfd = -1;        /* the host procfs, checked to be procfs */
 static int fifo_fd = -1;       /* O_PATH to the exec fifo */
 static int selffd_dir = -1;    /* /proc/self/fd of this process, in the host procfs */
+static int cgroup2_fd = -1;    /* the cgroup v2 directory the CLONE puts its child into */
 static int start_fd = -1;      /* the exec fifo, open for writing from `start` until execve */
 static char *hook_state;       /* the state JSON for hooks run by the init */
 static size_t hook_state_len;
@@ -732,6 +733,67 @@ send:
 
 /* ---------- process ---------- */
 
+
+/* Join the container's cgroups.  In a v1 hierarchy this single-threaded process moves
+ * itself by writing "0" to the `tasks` file: the kernel then migrates just the current
+ * thread and skips the global cgroup_threadgroup_rwsem, whose write side waits for an RCU
+ * grace period (5 to 15 ms here, once per create, when pyrunc wrote our pid into
+ * cgroup.procs).  A v2 directory is opened for the CLONE, which starts the child in it
+ * (CLONE_INTO_CGROUP); this process itself never joins it. */
+static void op_cgroup_join(struct op *o)
+{
+	for (int i = 0; i < o->argc; i++) {
+		const char *a = o->argv[i];
+		if (strncmp(a, "v2:", 3) == 0) {
+			if (cgroup2_fd >= 0)
+				close(cgroup2_fd);
+			cgroup2_fd = open(a + 3, O_PATH | O_DIRECTORY | O_CLOEXEC);
+			if (cgroup2_fd < 0)
+				FAIL("open the cgroup %s", a + 3);
+		} else if (strncmp(a, "v1:", 3) == 0) {
+			char path[PATH_MAX];
+			int fd;
+			if (snprintf(path, sizeof(path), "%s/tasks", a + 3) >= (int)sizeof(path))
+				fail(0, "cgroup path too long: %s", a + 3);
+			fd = open(path, O_WRONLY | O_CLOEXEC);
+			if (fd < 0 || write(fd, "0", 1) != 1)
+				FAIL("join the cgroup %s", a + 3);
+			close(fd);
+		} else {
+			fail(0, "bad cgroup op argument %s", a);
+		}
+	}
+}
+
+struct clone_args_v0 {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
+		set_tid, set_tid_size, cgroup;
+};
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+
+/* fork with namespace flags; into cgroup2_fd when a CGROUP_JOIN gave one */
+static pid_t clone_child(unsigned long flags)
+{
+	if (cgroup2_fd >= 0) {
+		struct clone_args_v0 ca = {0};
+		pid_t pid;
+		ca.flags = flags | CLONE_INTO_CGROUP;
+		ca.exit_signal = SIGCHLD;
+		ca.cgroup = (uint64_t)cgroup2_fd;
+		pid = syscall(SYS_clone3, &ca, sizeof(ca));
+		if (pid >= 0 || (errno != ENOSYS && errno != E2BIG))
+			return pid;
+		/* a kernel without clone3 or CLONE_INTO_CGROUP: join it the slow way */
+		int fd = openat(cgroup2_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, "0", 1) != 1)
+			FAIL("join the cgroup v2 directory");
+		close(fd);
+	}
+	return syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
+}
+
 static void op_proc_write(const char *path, const char *value)
 {
 	int fd;
@@ -1119,6 +1181,9 @@ static void run_op(struct op *o)
 			FAIL("new time namespace");
 		op_proc_write("self/timens_offsets", o->argv[0]);
 		break;
+	case OP_CGROUP_JOIN:
+		op_cgroup_join(o);
+		break;
 	case OP_CLONE: {
 		pid_t pid;
 		need(o, 1);
@@ -1126,12 +1191,16 @@ static void run_op(struct op *o)
 		 * child's /proc files to be its own (dumpable) until WAIT_GO */
 		if (o->argc > 1 && strcmp(o->argv[1], "dumpable") == 0)
 			prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
-		pid = syscall(SYS_clone, (unsigned long)num(o->argv[0]) | SIGCHLD, NULL, NULL, NULL, NULL);
+		pid = clone_child((unsigned long)num(o->argv[0]));
 		if (pid < 0)
 			FAIL("clone");
 		if (pid > 0) {
 			send_line("PID %d\n", pid);
 			_exit(0);
+		}
+		if (cgroup2_fd >= 0) {
+			close(cgroup2_fd);
+			cgroup2_fd = -1;
 		}
 		break;
 	}
@@ -1357,7 +1426,7 @@ static const char *op_names[OP_MAX] = {
 	[OP_DOMAINNAME] = "domainname", [OP_RLIMIT] = "rlimit", [OP_USER] = "user", [OP_CAPS] = "caps",
 	[OP_UMASK] = "umask", [OP_NNP] = "nnp", [OP_CWD] = "cwd", [OP_LOOKUP] = "lookup", [OP_READY] = "ready",
 	[OP_WAIT_START] = "wait-start", [OP_SECCOMP] = "seccomp", [OP_EXEC] = "exec", [OP_KEYRING] = "keyring",
-	[OP_SETNS_FD] = "setns", [OP_ROOT_CURRENT] = "root", [OP_SYNC_HOOKS] = "hooks", [OP_HOOK] = "hook",
+	[OP_SETNS_FD] = "setns", [OP_ROOT_CURRENT] = "root", [OP_SYNC_HOOKS] = "hooks", [OP_HOOK] = "hook", [OP_CGROUP_JOIN] = "cgroup",
 };
 
 int main(int argc, char **argv)

@@ -112,13 +112,14 @@ def create(a, console_socket=None, cfg=None):
             plan = specconv.compile_plan(cfg, opt)
             if log.debug_on:
                 log.debug("plan:\n" + plan.describe())
-            init = Init(plan.encode(), preserve, before_plan=cg.add_pid)
+            init = Init(plan.encode(), preserve)
         finally:
             for fd in opt.passed_fds:  # the executor has its copies
                 os.close(fd)
         os.close(fifo_fd)
         fifo_fd = -1
         pid = init.wait_pid()
+        cg.release()  # the init is in its cgroups (the executor joined them)
         if rootless:
             rl.write_id_maps(pid, linux)
         elif specconv.namespaces(cfg).get("user") == "":

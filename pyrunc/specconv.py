@@ -228,7 +228,9 @@ def compile_plan(cfg, opt):
         from .lsm import check_mount_label
         opt.mount_label = check_mount_label(linux["mountLabel"])
 
-    # --- stage 1: join namespaces, then clone into the new ones ---
+    # --- stage 1: join the cgroups (host paths: first), join namespaces, then clone into
+    # the new ones ---
+    _cgroup_join(plan, opt.cgroup_paths)
     for t in JOIN_ORDER:
         if ns.get(t):
             plan.add("SETNS", ns[t], NS_FLAGS[t])
@@ -383,6 +385,14 @@ def _hook_ops(plan, kind, hooks, cwd):
                  len(args), *args, "", *(h.get("env") or ()))
 
 
+def _cgroup_join(plan, paths):
+    """The executor joins the container's cgroups itself (docs/performance.md: a process
+    moving itself in a v1 hierarchy avoids an RCU grace period); v2: at the CLONE."""
+    if paths:
+        plan.add("CGROUP_JOIN", *(("v2:" if key == "unified" else "v1:") + path
+                                  for key, path in paths.items()))
+
+
 NS_FILES = {"mount": "mnt", "network": "net", "uts": "uts", "ipc": "ipc", "user": "user",
             "pid": "pid", "cgroup": "cgroup", "time": "time"}
 
@@ -392,6 +402,7 @@ def compile_exec_plan(proc, ns_fds, opt, userns, cid, sc=None, no_setgroups=Fals
     in joining order),
     then run proc as the container's init was run, without building anything."""
     plan = Plan()
+    _cgroup_join(plan, opt.cgroup_paths)
     for t, fd in ns_fds.items():  # already in the order to join them
         if t in NS_FLAGS:
             plan.add("SETNS_FD", fd, NS_FLAGS[t])

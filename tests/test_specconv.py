@@ -20,9 +20,12 @@ def compile_default(**kw):
 
 
 def test_plan_order():
-    names = compile_default().names()
-    # stage 1 ends with the clone; the init waits for start last, then execs
-    assert names[:2] == ["CLONE", "WAIT_GO"]
+    p = compile_default()
+    names = p.names()
+    # stage 1 joins the cgroups (host paths) and ends with the clone; the init waits for
+    # start last, then execs
+    assert names[:3] == ["CGROUP_JOIN", "CLONE", "WAIT_GO"]
+    assert p.ops[0][1] == ("v1:/sys/fs/cgroup/memory/x",)
     assert names[-3:] == ["READY", "WAIT_START", "EXEC"]
     for before, after in [("ROOTFS", "MOUNT"), ("MOUNT", "MKNOD"), ("MKNOD", "MASK"), ("MASK", "ROOT_READONLY"),
                           ("READONLY", "ROOT_READONLY"), ("ROOT_READONLY", "PIVOT"), ("PIVOT", "HOSTNAME"),
@@ -182,3 +185,12 @@ def test_lsm_refused_where_not_enabled(monkeypatch, capsys):
     mounts = [a for n, a in specconv.compile_plan(cfg, opts()).ops if n == "MOUNT"]
     assert mounts and not any("context=" in a[4] for a in mounts)
     assert "linux.mountLabel 'lab' ignored: SELinux is not enabled" in capsys.readouterr().err
+
+
+def test_cgroup_join_v1_and_v2():
+    """v1 hierarchies are joined by the executor itself, v2 at the clone (CLONE_INTO_CGROUP);
+    no cgroups (rootless without a writable one), no op."""
+    p = compile_default(cgroup_paths={"pids": "/sys/fs/cgroup/pids/c", "unified": "/sys/fs/cgroup/unified/c"})
+    assert p.ops[0] == ("CGROUP_JOIN", ("v1:/sys/fs/cgroup/pids/c", "v2:/sys/fs/cgroup/unified/c"))
+    p = compile_default(cgroup_paths={})
+    assert "CGROUP_JOIN" not in p.names()

@@ -189,7 +189,7 @@ def main(a):
 
 
 def _main(a):
-    from .. import cgroups, specconv
+    from .. import specconv
     from .._native import lib
     from ..create import _check_preserved, write_pid_file
     from ..launch import Init
@@ -228,10 +228,11 @@ def _main(a):
         if socket_path:
             # connected here: the process looks for no host path once in the container
             ns_fds["console"] = _connect(socket_path, 3 + preserve)
+        paths = c.data.get("cgroups") or {}
         opt = specconv.Options(c.data.get("bundle", ""),
                                console_socket="@%d" % ns_fds["console"] if socket_path else None,
                                no_new_keyring=bool(c.data.get("no_new_keyring")),
-                               preserve_fds=preserve, cid=a.id,
+                               preserve_fds=preserve, cid=a.id, cgroup_paths=paths,
                                shared_rootfs="" if _own_mount_ns(c) else c.data.get("rootfs", ""))
         userns = "user" in ns_fds
         plan = specconv.compile_exec_plan(proc, ns_fds, opt, userns, a.id,
@@ -241,12 +242,10 @@ def _main(a):
         if log.debug_on:
             log.debug("exec plan:\n" + plan.describe())
         lib.pyrunc_set_subreaper()
-        paths = c.data.get("cgroups") or {}
         # not held while the process starts: in a paused container (--ignore-paused) it
         # waits, frozen, until `resume`, which needs the lock
         c.unlock()
-        init = Init(plan.encode(), preserve,
-                    before_plan=lambda pid: cgroups.add_pid(paths, pid))
+        init = Init(plan.encode(), preserve)
         for fd in ns_fds.values():
             os.close(fd)
         ns_fds = {}
