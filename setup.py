@@ -4,6 +4,8 @@
 - pyrunc._seccomp (cffi, csrc/build_seccomp.py): libseccomp, to compile seccomp profiles.
 - pyrunc/libexec/pyrunc-init: the executor, linked statically so that what runs inside
   the container before execve needs no dynamic loader or library (and costs least memory).
+- pyrunc/libexec/pyrunc-front: the `pyrunc` command (installed by python -m pyrunc.launcher):
+  state, kill and start in C, everything else handed to Python (csrc/pyrunc-front.c).
 - pyrunc/oci_spec/*.json: the schemas from oci-spec/, read at run time.
 - pyrunc/_build.py: the commit this was built from, for `pyrunc --version`.
 """
@@ -52,6 +54,20 @@ class BuildExt(build_ext):
         self.announce(" ".join(cmd), level=2)
         subprocess.run(cmd, check=True)
         subprocess.run(["strip", out], check=False)
+        front = os.path.join(out_dir, "pyrunc-front")
+        cmd = [cc, "-O2", "-static", "-Wall", "-Wextra", f'-DSPEC_VERSION="{_spec_version()}"',
+               "-o", front, os.path.join(HERE, "csrc", "pyrunc-front.c")]
+        self.announce(" ".join(cmd), level=2)
+        subprocess.run(cmd, check=True)
+        subprocess.run(["strip", front], check=False)
+
+
+def _spec_version():
+    with open(os.path.join(HERE, "pyrunc", "__init__.py")) as f:
+        for line in f:
+            if line.startswith("SPEC_VERSION"):
+                return line.split("=", 1)[1].strip().strip('"')
+    raise RuntimeError("pyrunc/__init__.py has no SPEC_VERSION")
 
 
 setup(

@@ -1,35 +1,52 @@
-"""python -m pyrunc.launcher: replace pip's `pyrunc` script by a faster one.
+"""python -m pyrunc.launcher: install the `pyrunc` command.
 
 pip's console script starts the interpreter with the full `site` machinery (every .pth file
-of the environment, setuptools' distutils hook among them).  Engines call the runtime
-several times per container, so the launcher written here starts Python with -I -S
-(isolated: no site, no environment variables, no current directory on sys.path) and puts
-just pyrunc's own site-packages on sys.path.  Its interpreter is an absolute path, so it
-needs no PATH (podman calls the runtime with almost no environment).
+of the environment, setuptools' distutils hook among them), and any Python start costs
+about 10 ms here, more than `state`, `kill` or `start` do.  So:
+
+- `<bin>/pyrunc` becomes pyrunc-front (csrc/pyrunc-front.c), a small static C program that
+  answers state, kill and start of an existing container itself and execs the next file
+  for everything else, and for anything it does not handle plainly;
+- `<bin>/pyrunc-py` is the Python runtime's launcher: Python started with -I -S (isolated:
+  no site, no environment variables, no current directory on sys.path) with just pyrunc's
+  own site-packages on sys.path.
+
+Both need no PATH (podman calls the runtime with almost no environment): the script names
+its interpreter by absolute path, and the front finds the script beside itself.
 """
 
 import os
+import shutil
 import sys
 
 
 def text():
     site = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     return (f"#!{sys.executable} -IS\n"
-            "# pyrunc's fast launcher, written by python -m pyrunc.launcher (docs/performance.md)\n"
+            "# pyrunc's Python launcher, written by python -m pyrunc.launcher (docs/performance.md)\n"
             "import sys\n"
             f"sys.path.append({site!r})\n"
             "from pyrunc.cli import entry\n"
             "entry()\n")
 
 
-def main():
-    dest = os.path.join(os.path.dirname(sys.executable), "pyrunc")
+def _install(dest, write):
     tmp = dest + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text())
+    write(tmp)
     os.chmod(tmp, 0o755)
     os.rename(tmp, dest)
-    print(f"launcher: {dest}")
+
+
+def main():
+    bindir = os.path.dirname(sys.executable)
+    front = os.path.join(os.path.dirname(os.path.abspath(__file__)), "libexec", "pyrunc-front")
+
+    def script(path):
+        with open(path, "w") as f:
+            f.write(text())
+    _install(os.path.join(bindir, "pyrunc-py"), script)
+    _install(os.path.join(bindir, "pyrunc"), lambda path: shutil.copyfile(front, path))
+    print(f"launcher: {os.path.join(bindir, 'pyrunc')} (front) and {os.path.join(bindir, 'pyrunc-py')}")
 
 
 if __name__ == "__main__":
