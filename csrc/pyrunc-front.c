@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -46,9 +47,14 @@ static int log_json;
 
 /* ---- the way out to Python ---- */
 
+static int python_subreaper;  /* create, run, exec: Python would make itself a subreaper */
+
 static void fallback(void)
 {
 	char self[PATH_MAX], py[PATH_MAX + 8];
+	/* the flag survives execve: set here, it spares Python a cffi import (launch.py) */
+	if (python_subreaper && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+		setenv("PYRUNC_SUBREAPER", "1", 1);
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n <= 0) {
 		fputs("pyrunc: cannot find its own path (/proc/self/exe)\n", stderr);
@@ -785,6 +791,7 @@ int main(int argc, char **argv)
 	if (i >= argc || !*c.root)
 		fallback();
 	const char *cmd = argv[i++];
+	python_subreaper = !strcmp(cmd, "create") || !strcmp(cmd, "run") || !strcmp(cmd, "exec");
 	int force = 0;
 	if (!strcmp(cmd, "delete"))
 		for (; i < argc && argv[i][0] == '-'; i++) {

@@ -10,7 +10,7 @@ import time
 
 from . import cgroups, specconv
 from .errors import PyruncError
-from .launch import Init, inheritable_at, write_id_maps
+from .launch import Init, inheritable_at, set_subreaper, write_id_maps
 from .log import log
 from .state import Container, check_id, proc_stat
 
@@ -75,8 +75,7 @@ def create(a, console_socket=None, cfg=None):
     # As a subreaper, this process inherits the init when the executor's first stage exits:
     # a failed create then reaps it itself, leaving not even a zombie.  On success the init
     # passes on to our own parent's subreaper (conmon, the shim) or pid 1 when we exit.
-    from ._native import lib
-    lib.pyrunc_set_subreaper()
+    set_subreaper()
     os.makedirs(a.root, 0o711, exist_ok=True)
     c = Container(a.root, a.id)
     try:

@@ -190,9 +190,8 @@ def main(a):
 
 def _main(a):
     from .. import specconv
-    from .._native import lib
     from ..create import _check_preserved, write_pid_file
-    from ..launch import Init
+    from ..launch import Init, set_subreaper
     from ..state import Container
     from .run import Console, Forwarder, terminal_size, _exit_code
 
@@ -241,7 +240,7 @@ def _main(a):
         from ..log import log
         if log.debug_on:
             log.debug("exec plan:\n" + plan.describe())
-        lib.pyrunc_set_subreaper()
+        set_subreaper()
         # not held while the process starts: in a paused container (--ignore-paused) it
         # waits, frozen, until `resume`, which needs the lock
         c.unlock()
