@@ -19,7 +19,8 @@ Cases (see issue 7 and docs/performance.md):
   memory       peak memory charged to the container's memory cgroup for `sleep 1`
   minlimit     the smallest memory limit (v1 memory.limit_in_bytes) under which `true` runs
   many         100 containers run one after the other; 20 created concurrently
-  engines      podman / ctr, where installed (not yet: reported as skipped)
+  podman       podman run --rm --network none IMG true (conmon), where podman is installed
+  ctr          ctr run --rm --runc-binary RUNTIME IMG id true (containerd), where installed
 """
 
 import argparse
@@ -36,7 +37,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 CGROOT = "/sys/fs/cgroup"
 PARENT = f"/pyrunc-bench-{os.getpid()}"
-CASES = ["run", "lifecycle", "exec", "state", "kill", "memory", "minlimit", "many", "engines"]
+CASES = ["run", "lifecycle", "exec", "state", "kill", "memory", "minlimit", "many", "podman", "ctr"]
 
 
 def runtimes():
@@ -50,12 +51,12 @@ def runtimes():
     return out
 
 
-def run_blocking(argv, stderr=subprocess.DEVNULL, timeout=120):
+def run_blocking(argv, stderr=subprocess.DEVNULL, timeout=120, env=None):
     """Run argv and wait for it in a blocking waitpid.  Not subprocess.run(timeout=...):
     with a timeout, Popen.wait polls with sleeps that double from 0.5 ms up to 50 ms, so
     every time it measures snaps to about 8, 16, 32 or 64 ms.  A timer kills a hung call."""
     import threading
-    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, env=env)
     timer = threading.Timer(timeout, p.kill)
     timer.start()
     try:
@@ -264,8 +265,59 @@ class Bench:
                        "20 concurrent creates (ms)": round(conc, 1), "concurrent failures": cfail}
         return out
 
-    def case_engines(self, rounds):
-        return {rt: "skipped: engine scenarios come with issue 6" for rt in self.rts}
+    def _engine(self, name, commands):
+        """The tests' engine sandbox (integration/engines.py): private configuration, mount
+        and network namespace, cgroups under /pyrunc-eng-<tag>."""
+        missing = [c for c in commands if not shutil.which(c)]
+        if missing:
+            return None, {rt: f"skipped: {', '.join(missing)} not installed "
+                              "(scripts/setup.sh --engines)" for rt in self.rts}
+        sys.path.insert(0, os.path.join(REPO, "integration"))
+        tmp = os.path.join(self.work, name)
+        os.makedirs(tmp)
+        return tmp, None
+
+    def _engine_call(self, argv, env=None):
+        with tempfile.TemporaryFile() as err:
+            t = time.perf_counter()
+            rc = run_blocking(argv, stderr=err, env=env)
+            ms = (time.perf_counter() - t) * 1000
+            if rc != 0:
+                err.seek(0)
+                raise RuntimeError(f"exit {rc}: {err.read().decode().strip()[-300:]}")
+        return ms
+
+    def case_podman(self, rounds):
+        """podman run --rm --network none IMG true, each runtime given by path."""
+        tmp, skipped = self._engine("podman", ("podman", "conmon"))
+        if skipped:
+            return skipped
+        import test_podman as tp
+        from engines import image_tar
+        p = tp.Podman("pyrunc", tmp)
+        try:
+            p.ok("import", "--quiet", image_tar(os.path.join(tmp, "image.tar"), tmp), tp.IMAGE)
+            return self.interleave(rounds, lambda rt: self._engine_call(p.argv(
+                ["--runtime", self.rts[rt], "run", "--pull", "never", "--rm", "--network", "none",
+                 "--cgroup-parent", p.cgparent, tp.IMAGE, "true"]), env=p.env))
+        finally:
+            p.close()
+
+    def case_ctr(self, rounds):
+        """ctr run --rm --runc-binary RUNTIME IMG id true (containerd 1.6, runc shim v2)."""
+        tmp, skipped = self._engine("containerd", ("containerd", "ctr", "containerd-shim-runc-v2"))
+        if skipped:
+            return skipped
+        import test_containerd as tc
+        from engines import image_tar, oci_archive
+        c = tc.Containerd("pyrunc", tmp)
+        try:
+            layer = image_tar(os.path.join(tmp, "layer.tar"), tmp)
+            c.ok("images", "import", oci_archive(os.path.join(tmp, "image.tar"), layer, tc.IMAGE))
+            return self.interleave(rounds, lambda rt: self._engine_call(c.argv(
+                ["run", "--rm", "--runc-binary", self.rts[rt], tc.IMAGE, c.new_id(), "true"])))
+        finally:
+            c.close()
 
 
 def summarize(name, res, unit):
