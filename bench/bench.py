@@ -243,26 +243,35 @@ class Bench:
         return r.returncode
 
     def case_many(self, rounds):
+        """100 runs one after the other (the time per run of the first and the second 50
+        shows whether it grows), then 10 and 20 creates at once (total time, failures)."""
         out = {}
         for rt in self.rts:
             b = self.bundle(["true"], self.cg(rt, "many"))
             failures = 0
-            t = time.perf_counter()
-            for _ in range(100):
-                failures += self.call(rt, "run", "--bundle", b, self.cid(rt), check=False) != 0
-            seq = (time.perf_counter() - t) * 1000
-            ids = [self.cid(rt) for _ in range(20)]
-            bundles = [self.bundle(["true"], self.cg(rt, "conc")) for _ in ids]
-            t = time.perf_counter()
-            ps = [subprocess.Popen([self.rts[rt], "--root", self.roots[rt], "create", "--bundle", bb, cid],
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                  for bb, cid in zip(bundles, ids)]
-            cfail = sum(p.wait() != 0 for p in ps)
-            conc = (time.perf_counter() - t) * 1000
-            for cid in ids:
-                self.call(rt, "delete", "--force", cid, check=False)
-            out[rt] = {"100 sequential runs (ms)": round(seq, 1), "failures": failures,
-                       "20 concurrent creates (ms)": round(conc, 1), "concurrent failures": cfail}
+            halves = []
+            for _ in range(2):
+                t = time.perf_counter()
+                for _ in range(50):
+                    failures += self.call(rt, "run", "--bundle", b, self.cid(rt), check=False) != 0
+                halves.append((time.perf_counter() - t) * 1000)
+            res = {"100 sequential runs (ms)": round(sum(halves), 1), "failures": failures,
+                   "ms per run, runs 1-50": round(halves[0] / 50, 1),
+                   "ms per run, runs 51-100": round(halves[1] / 50, 1)}
+            for n in (10, 20):
+                ids = [self.cid(rt) for _ in range(n)]
+                bundles = [self.bundle(["true"], self.cg(rt, "conc")) for _ in ids]
+                t = time.perf_counter()
+                ps = [subprocess.Popen([self.rts[rt], "--root", self.roots[rt], "create", "--bundle", bb, cid],
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL)
+                      for bb, cid in zip(bundles, ids)]
+                cfail = sum(p.wait() != 0 for p in ps)
+                res[f"{n} concurrent creates (ms)"] = round((time.perf_counter() - t) * 1000, 1)
+                res[f"{n} concurrent: failures"] = cfail
+                for cid in ids:
+                    self.call(rt, "delete", "--force", cid, check=False)
+            out[rt] = res
         return out
 
     def _engine(self, name, commands):
