@@ -196,5 +196,27 @@ def host_net_state():
     return {"ip_forward": fwd, "chains": chains, "links": links}
 
 
+def shell_on_a_pty(argv, commands, env=None):
+    """Run argv (an engine's `run -t ... sh` or `exec -t ... sh`) on a new pty, as a user at a
+    terminal: wait for the shell's prompt, type `commands`, read to the end.  Returns the
+    output after the prompt and the engine's exit code."""
+    import pty
+    from test_terminal import read_until
+    pid, fd = pty.fork()
+    if pid == 0:
+        if env:
+            os.environ.update(env)
+        os.execvp(argv[0], argv)
+    try:
+        out = read_until(fd, b"# ", timeout=30)
+        assert b"# " in out, out
+        os.write(fd, commands.encode() + b"\r")
+        out = read_until(fd, b"\x00", timeout=20)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(fd)
+    return out, os.waitstatus_to_exitcode(status)
+
+
 def new_tag():
     return uuid.uuid4().hex[:8]

@@ -10,7 +10,6 @@ pyrunc-eng-<tag>.
 
 import json
 import os
-import pty
 import subprocess
 import time
 
@@ -18,8 +17,7 @@ import pytest
 
 from conftest import Result
 from engines import (Holder, have, host_net_state, image_tar, new_tag, oci_archive,
-                     remove_cgroups, runtime_path)
-from test_terminal import read_until
+                     remove_cgroups, runtime_path, shell_on_a_pty)
 
 pytestmark = pytest.mark.skipif(not have("containerd", "ctr", "containerd-shim-runc-v2", "nsenter"),
                                 reason="containerd not installed (scripts/setup.sh --engines)")
@@ -189,21 +187,10 @@ def test_the_chosen_runtime_runs_it(ctr, running):
 
 
 def test_tty(ctr):
-    cid = ctr.new_id()
-    pid, fd = pty.fork()
-    if pid == 0:
-        argv = ctr.argv(["run", "--rm", "-t", "--runc-binary", ctr.binary, IMAGE, cid, "sh"])
-        os.execvp(argv[0], argv)
-    try:
-        out = read_until(fd, b"# ", timeout=30)
-        assert b"# " in out, out
-        os.write(fd, b"tty; stty size; exit 4\r")
-        out = read_until(fd, b"\x00", timeout=20)
-        _, status = os.waitpid(pid, 0)
-    finally:
-        os.close(fd)
+    out, rc = shell_on_a_pty(ctr.argv(["run", "--rm", "-t", "--runc-binary", ctr.binary, IMAGE,
+                                       ctr.new_id(), "sh"]), "tty; stty size; exit 4")
     assert b"/dev/pts/0" in out, out
-    assert os.waitstatus_to_exitcode(status) == 4
+    assert rc == 4
 
 
 def test_task_exec(ctr, running):
@@ -216,20 +203,10 @@ def test_task_exec(ctr, running):
 
 
 def test_task_exec_tty(ctr, running):
-    pid, fd = pty.fork()
-    if pid == 0:
-        argv = ctr.argv(["task", "exec", "-t", "--exec-id", "t1", running, "sh"])
-        os.execvp(argv[0], argv)
-    try:
-        out = read_until(fd, b"# ", timeout=30)
-        assert b"# " in out, out
-        os.write(fd, b"tty; exit 6\r")
-        out = read_until(fd, b"\x00", timeout=20)
-        _, status = os.waitpid(pid, 0)
-    finally:
-        os.close(fd)
+    out, rc = shell_on_a_pty(ctr.argv(["task", "exec", "-t", "--exec-id", "t1", running, "sh"]),
+                             "tty; exit 6")
     assert b"/dev/pts/" in out, out
-    assert os.waitstatus_to_exitcode(status) == 6
+    assert rc == 6
 
 
 def test_task_ps(ctr, running):

@@ -9,7 +9,6 @@ default_ulimits within this machine's hard limits (podman as root asks for more)
 
 import json
 import os
-import pty
 import subprocess
 import time
 
@@ -17,8 +16,7 @@ import pytest
 
 from conftest import Result
 from engines import (Holder, have, host_net_state, image_tar, new_tag, remove_cgroups,
-                     runtime_path)
-from test_terminal import read_until
+                     runtime_path, shell_on_a_pty)
 
 pytestmark = pytest.mark.skipif(not have("podman", "conmon", "nsenter"),
                                 reason="podman/conmon not installed (scripts/setup.sh --engines)")
@@ -206,42 +204,20 @@ def test_not_executable_is_126(podman):
 
 
 def test_run_it_under_a_pty(podman):
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.environ.update(podman.env)
-        argv = podman.argv(["run", "--pull", "never", "--rm", "-it", "--cgroup-parent",
-                            podman.cgparent, IMAGE, "sh"])
-        os.execvp(argv[0], argv)
-    try:
-        out = read_until(fd, b"# ", timeout=30)
-        assert b"# " in out, out
-        os.write(fd, b"tty; stty size; echo $TERM; exit 4\r")
-        out = read_until(fd, b"\x00", timeout=20)
-        _, status = os.waitpid(pid, 0)
-    finally:
-        os.close(fd)
+    out, rc = shell_on_a_pty(podman.argv(["run", "--pull", "never", "--rm", "-it", "--cgroup-parent",
+                                          podman.cgparent, IMAGE, "sh"]),
+                             "tty; stty size; echo $TERM; exit 4", env=podman.env)
     assert b"/dev/pts/0" in out and b"xterm" in out, out
-    assert os.waitstatus_to_exitcode(status) == 4
+    assert rc == 4
 
 
 def test_exec_it(podman):
     cid = detached(podman)
     try:
-        pid, fd = pty.fork()
-        if pid == 0:
-            os.environ.update(podman.env)
-            argv = podman.argv(["exec", "-it", cid, "sh"])
-            os.execvp(argv[0], argv)
-        try:
-            out = read_until(fd, b"# ", timeout=30)
-            assert b"# " in out, out
-            os.write(fd, b"tty; echo pid=$$; exit 6\r")
-            out = read_until(fd, b"\x00", timeout=20)
-            _, status = os.waitpid(pid, 0)
-        finally:
-            os.close(fd)
+        out, rc = shell_on_a_pty(podman.argv(["exec", "-it", cid, "sh"]), "tty; echo pid=$$; exit 6",
+                                 env=podman.env)
         assert b"/dev/pts/" in out and b"pid=" in out, out
-        assert os.waitstatus_to_exitcode(status) == 6
+        assert rc == 6
     finally:
         podman("rm", "-f", "-t", "0", cid)
 
