@@ -31,8 +31,21 @@ def _unescape(s):
     return s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
 
 
+_probed = None
+
+
 def probe(mountinfo="/proc/self/mountinfo"):
-    """The mounted cgroup hierarchies, first mount of each, keyed by controller or name."""
+    """The mounted cgroup hierarchies, first mount of each, keyed by controller or name
+    (this process's mounts are read once: a command asks several times)."""
+    global _probed
+    if mountinfo == "/proc/self/mountinfo":
+        if _probed is None:
+            _probed = _probe(mountinfo)
+        return list(_probed)
+    return _probe(mountinfo)
+
+
+def _probe(mountinfo):
     found = {}
     with open(mountinfo) as f:
         for line in f:
