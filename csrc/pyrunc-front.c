@@ -53,8 +53,11 @@ static void fallback(void)
 {
 	char self[PATH_MAX], py[PATH_MAX + 8];
 	/* the flag survives execve: set here, it spares Python a cffi import (launch.py) */
-	if (python_subreaper && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
-		setenv("PYRUNC_SUBREAPER", "1", 1);
+	if (python_subreaper && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0) {
+		char pid[16];  /* our pid, which execve keeps: a value inherited from elsewhere never matches */
+		snprintf(pid, sizeof(pid), "%d", (int)getpid());
+		setenv("PYRUNC_SUBREAPER", pid, 1);
+	}
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n <= 0) {
 		fputs("pyrunc: cannot find its own path (/proc/self/exe)\n", stderr);

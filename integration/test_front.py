@@ -18,12 +18,12 @@ pytestmark = pytest.mark.skipif(not os.path.exists(PYRUNC_PY),
                                 reason="pyrunc-py missing: run python -m pyrunc.launcher")
 
 
-def py(env, *args, **kw):
+def py(env, *args, environ=None, **kw):
     """The same call through the Python runtime."""
     import tempfile
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         cp = subprocess.run([PYRUNC_PY, "--root", env.root] + list(args), stdout=out, stderr=err,
-                            text=True, timeout=60, **kw)
+                            text=True, timeout=60, env=environ, **kw)
         out.seek(0)
         err.seek(0)
         from conftest import Result
@@ -159,3 +159,17 @@ def test_debug_and_unknown_options_go_to_python(env, tmp_path):
     r = env.pyrunc("--systemd-cgroup", "state", cid)
     assert r.rc == 1 and "systemd" in r.err, r
     assert env.pyrunc("delete", "--force", cid).rc == 0
+
+
+@pytest.mark.parametrize("via", ["front", "python"])
+def test_subreaper_hint_from_elsewhere_is_ignored(env, via):
+    """The front tells Python it set the child-subreaper flag through PYRUNC_SUBREAPER=<its
+    pid>; a value inherited from another process must not make Python skip setting it
+    (run and exec wait for their child as its subreaper)."""
+    environ = dict(os.environ, PYRUNC_SUBREAPER="1")
+    b = env.bundle(["sh", "-c", "exit 3"])
+    if via == "front":
+        r = env.pyrunc("run", "--bundle", b, env.new_id(), env=environ)
+    else:
+        r = py(env, "run", "--bundle", b, env.new_id(), environ=environ)
+    assert r.rc == 3, r

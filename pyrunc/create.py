@@ -10,18 +10,9 @@ import time
 
 from . import cgroups, specconv
 from .errors import PyruncError
-from .launch import Init, inheritable_at, set_subreaper, write_id_maps
+from .launch import Init, check_preserved, inheritable_at, set_subreaper, write_id_maps, write_pid_file
 from .log import log
 from .state import Container, check_id, proc_stat
-
-
-def _check_preserved(n):
-    import fcntl
-    for fd in range(3, 3 + n):
-        try:
-            fcntl.fcntl(fd, fcntl.F_GETFD)
-        except OSError:
-            raise PyruncError(f"--preserve-fds {n}: file descriptor {fd} is not open")
 
 
 def _rfc3339(t):
@@ -52,7 +43,7 @@ def create(a, console_socket=None, cfg=None):
     listen = listen_fds()
     extra_env = (f"LISTEN_FDS={listen}", "LISTEN_PID=1") if listen else ()
     preserve += listen
-    _check_preserved(preserve)
+    check_preserved(preserve)
     bundle = os.path.abspath(a.bundle or ".")
     if not os.path.isdir(bundle):
         raise PyruncError(f"bundle {bundle} is not a directory")
@@ -178,14 +169,3 @@ def create(a, console_socket=None, cfg=None):
                               hk.state_json(a.id, "stopped", 0, bundle, cfg.get("annotations")),
                               bundle)
         raise
-
-
-def write_pid_file(path, pid):
-    path = os.path.abspath(path)
-    tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path))
-    try:
-        with open(tmp, "w") as f:
-            f.write(str(pid))
-        os.rename(tmp, path)
-    except OSError as e:
-        raise PyruncError(f"write pid file {path}: {e.strerror}")

@@ -7,7 +7,6 @@ and `env` (nothing else), and is killed after `timeout` seconds.  Its stdout and
 kept for the error message, as runc does.  Imported only when a config has hooks.
 """
 
-import os
 
 from .errors import PyruncError
 

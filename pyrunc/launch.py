@@ -51,8 +51,9 @@ def set_subreaper():
     """Make this process a child subreaper (create, run and exec reap what they start).
 
     pyrunc-front sets the flag before it execs Python -- it survives execve -- and says so
-    in PYRUNC_SUBREAPER: then the cffi module (~2 ms of import) is not needed for it."""
-    if os.environ.pop("PYRUNC_SUBREAPER", None) == "1":
+    in PYRUNC_SUBREAPER, with its pid (which execve keeps: a value inherited from another
+    process never matches): then the cffi module (~2 ms of import) is not needed for it."""
+    if os.environ.pop("PYRUNC_SUBREAPER", None) == str(os.getpid()):
         return
     from ._native import lib
     lib.pyrunc_set_subreaper()
@@ -251,3 +252,23 @@ def write_id_maps(pid, cfg):
     linux = cfg.get("linux") or {}
     for name, key in (("uid_map", "uidMappings"), ("gid_map", "gidMappings")):
         write_file(f"/proc/{pid}/{name}", id_map_text(linux.get(key)), f"write {name} of the container")
+
+
+def check_preserved(n):
+    import fcntl
+    for fd in range(3, 3 + n):
+        try:
+            fcntl.fcntl(fd, fcntl.F_GETFD)
+        except OSError:
+            raise PyruncError(f"--preserve-fds {n}: file descriptor {fd} is not open")
+
+
+def write_pid_file(path, pid):
+    path = os.path.abspath(path)
+    tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path))
+    try:
+        with open(tmp, "w") as f:
+            f.write(str(pid))
+        os.rename(tmp, path)
+    except OSError as e:
+        raise PyruncError(f"write pid file {path}: {e.strerror}")

@@ -190,10 +190,9 @@ def main(a):
 
 def _main(a):
     from .. import specconv
-    from ..create import _check_preserved, write_pid_file
-    from ..launch import Init, set_subreaper
+    from ..launch import Init, check_preserved, set_subreaper, write_pid_file
     from ..state import Container
-    from .run import Console, Forwarder, terminal_size, _exit_code
+    from ..supervise import Console, Forwarder, exit_code, terminal_size
 
     c = Container.load(a.root, a.id, lock=True)
     status = c.status()
@@ -205,7 +204,7 @@ def _main(a):
     preserve = a.preserve_fds or 0
     if preserve < 0:
         raise PyruncError("--preserve-fds must not be negative")
-    _check_preserved(preserve)
+    check_preserved(preserve)
     if proc.get("terminal"):
         if not a.console_socket and a.detach:
             raise PyruncError("cannot allocate a tty when pyrunc detaches without --console-socket")
@@ -275,7 +274,7 @@ def _main(a):
         write_pid_file(a.pid_file, pid)
     if a.detach:
         return 0
-    return _exit_code(fwd.supervise(pid, console))
+    return exit_code(fwd.supervise(pid, console))
 
 
 def _own_mount_ns(c):
