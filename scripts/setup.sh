@@ -40,7 +40,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q ".[test]"
-# replace pip's console script by one that starts Python without site (docs/performance.md)
+# replace pip's console script: .venv/bin/pyrunc becomes the C front, .venv/bin/pyrunc-py the
+# Python runtime started without site (docs/architecture.md, docs/performance.md)
 .venv/bin/python -I -m pyrunc.launcher >/dev/null
 echo "setup.sh: pyrunc installed: $(.venv/bin/pyrunc --version | head -1) at $(pwd)/.venv/bin/pyrunc"
 
