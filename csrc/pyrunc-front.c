@@ -746,7 +746,10 @@ static int cmd_delete(struct ctr *c, int force)
 		snprintf(path, sizeof(path), "%s/%s", c->dir, files[i]);
 		unlink(path);
 	}
-	rmdir(c->dir);
+	if (rmdir(c->dir) < 0 && errno != ENOENT) {
+		report("cannot remove the state directory %s: %s", c->dir, strerror(errno));
+		return 1;
+	}
 	return 0;
 }
 

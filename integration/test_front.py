@@ -173,3 +173,17 @@ def test_subreaper_hint_from_elsewhere_is_ignored(env, via):
     else:
         r = py(env, "run", "--bundle", b, env.new_id(), environ=environ)
     assert r.rc == 3, r
+
+
+@pytest.mark.parametrize("via", ["front", "python"])
+def test_delete_reports_a_state_directory_it_cannot_remove(env, via):
+    """A stray file in the state directory: both paths say so (the cgroups are gone)."""
+    b = env.bundle(["true"])
+    cid = env.new_id()
+    assert env.pyrunc("run", "--keep", "--bundle", b, cid).rc == 0
+    stray = os.path.join(env.root, cid, "stray")
+    open(stray, "w").close()
+    r = env.pyrunc("delete", cid) if via == "front" else py(env, "delete", cid)
+    assert r.rc == 1 and f"cannot remove the state directory {env.root}/{cid}" in r.err, r
+    os.unlink(stray)
+    os.rmdir(os.path.join(env.root, cid))

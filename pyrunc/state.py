@@ -192,6 +192,9 @@ class Container:
             os.rmdir(self.dir)
         except FileNotFoundError:
             pass
+        except OSError as e:
+            self.unlock()
+            raise PyruncError(f"cannot remove the state directory {self.dir}: {e.strerror}")
         self.unlock()
 
 
