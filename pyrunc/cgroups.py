@@ -161,10 +161,6 @@ class Placement:
         self.created = []
         self._lock = None
 
-    def add_pid(self, pid):
-        add_pid(self.paths, pid)
-        self.release()
-
     def release(self):
         if self._lock is not None:
             os.close(self._lock)
@@ -222,7 +218,7 @@ def _enable_in(d, wanted):
 
 def create(paths, cfg_linux=None, hs=None):
     """Make the container's cgroups, apply its resources and device rules; returns a
-    Placement whose add_pid() places the init.
+    Placement; the executor places the init itself (CGROUP_JOIN), then create releases it.
 
     Device rules are rewritten from "deny all": a process already in the cgroup would see
     every device denied for a moment.  So they are written under an flock of the devices
@@ -284,11 +280,6 @@ def create(paths, cfg_linux=None, hs=None):
         pl.undo()
         raise
     return pl
-
-
-def add_pid(paths, pid):
-    for path in paths.values():
-        _write(os.path.join(path, "cgroup.procs"), str(pid))
 
 
 def _pid_dir(paths):

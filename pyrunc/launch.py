@@ -69,7 +69,7 @@ def inheritable_at(fd, low):
 class Init:
     """A running pyrunc-init: its stage-1 pid, the container init's pid, the pipes."""
 
-    def __init__(self, plan_bytes, keep_fds=0, before_plan=None):
+    def __init__(self, plan_bytes, keep_fds=0):
         low = 3 + keep_fds
         exe = sealed_copy(init_binary(), low)
         plan_r, self.plan_w = os.pipe()
@@ -89,12 +89,9 @@ class Init:
         self._buf = b""
         self.stage1_reaped = False
         try:
-            if before_plan:
-                before_plan(self.stage1)
-            try:
-                write_all(self.plan_w, plan_bytes)
-            except BrokenPipeError:
-                pass  # the executor died; its sync message says why
+            write_all(self.plan_w, plan_bytes)
+        except BrokenPipeError:
+            pass  # the executor died; its sync message says why
         except BaseException:
             self.kill()
             raise
