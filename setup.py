@@ -2,10 +2,8 @@
 
 - pyrunc._native (cffi, csrc/build_native.py): in-process helpers.
 - pyrunc._seccomp (cffi, csrc/build_seccomp.py): libseccomp, to compile seccomp profiles.
-- pyrunc/libexec/pyrunc-init: the executor, linked statically so that what runs inside
-  the container before execve needs no dynamic loader or library (and costs least memory).
-- pyrunc/libexec/pyrunc-front: the `pyrunc` command (installed by python -m pyrunc.launcher):
-  state, kill and start in C, everything else handed to Python (csrc/pyrunc-front.c).
+- pyrunc/libexec/pyrunc-init and pyrunc-front: the executor and the `pyrunc` command, built
+  by csrc/Makefile (the one build step of the C parts; docs/architecture.md).
 - pyrunc/oci_spec/*.json: the schemas from oci-spec/, read at run time.
 - pyrunc/_build.py: the commit this was built from, for `pyrunc --version`.
 """
@@ -45,29 +43,13 @@ class BuildPy(build_py):
 class BuildExt(build_ext):
     def run(self):
         super().run()
-        out_dir = os.path.join(HERE if self.inplace else self.build_lib, "pyrunc", "libexec")
+        out_dir = os.path.abspath(os.path.join(HERE if self.inplace else self.build_lib, "pyrunc", "libexec"))
         os.makedirs(out_dir, exist_ok=True)
-        out = os.path.join(out_dir, "pyrunc-init")
-        cc = os.environ.get("CC", "cc")
-        cmd = [cc, "-Os", "-static", "-Wall", "-Wextra", "-o", out,
-               os.path.join(HERE, "csrc", "pyrunc-init.c")]
+        # the C parts have one build step, csrc/Makefile (make -C csrc check tests them)
+        cmd = ["make", "-s", "-C", os.path.join(HERE, "csrc"), f"OUT={out_dir}",
+               f"CC={os.environ.get('CC', 'cc')}", "all"]
         self.announce(" ".join(cmd), level=2)
         subprocess.run(cmd, check=True)
-        subprocess.run(["strip", out], check=False)
-        front = os.path.join(out_dir, "pyrunc-front")
-        cmd = [cc, "-O2", "-static", "-Wall", "-Wextra", f'-DSPEC_VERSION="{_spec_version()}"',
-               "-o", front, os.path.join(HERE, "csrc", "pyrunc-front.c")]
-        self.announce(" ".join(cmd), level=2)
-        subprocess.run(cmd, check=True)
-        subprocess.run(["strip", front], check=False)
-
-
-def _spec_version():
-    with open(os.path.join(HERE, "pyrunc", "__init__.py")) as f:
-        for line in f:
-            if line.startswith("SPEC_VERSION"):
-                return line.split("=", 1)[1].strip().strip('"')
-    raise RuntimeError("pyrunc/__init__.py has no SPEC_VERSION")
 
 
 setup(

@@ -15,7 +15,7 @@ from cffi import FFI
 
 ffibuilder = FFI()
 ffibuilder.cdef("""
-int pyrunc_set_subreaper(void);
+int pyrunc_set_subreaper(int on);
 int pyrunc_detach_mount(const char *path);
 int pyrunc_bpf_prog_load(const char *insns, unsigned int count, char *log, unsigned int logsize);
 int pyrunc_bpf_attach(int cgroup_fd, int prog_fd);
@@ -127,9 +127,9 @@ static int pyrunc_detach_mount(const char *path)
     return umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 ? -errno : 0;
 }
 
-static int pyrunc_set_subreaper(void)
+static int pyrunc_set_subreaper(int on)
 {
-    return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    return prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0, 0, 0, 0);
 }
 
 static int sys_bpf(int cmd, union bpf_attr *a)

@@ -5,17 +5,21 @@
  * `pyrunc-py` beside it).  Starting a Python interpreter costs ~10 ms here, more than
  * everything these calls do (docs/performance.md).
  *
+ * Python decides, the front executes.  At every state change Python writes the container's
+ * record `<root>/<id>/front` (pyrunc/front.py documents the format): the init's pid and
+ * start time, the freezer file and its values, the directories to kill in and remove, the
+ * files to unlink, the state document but for pid and status (rendered by Python's own
+ * encoder), and which commands must go to Python.  The front parses no JSON, knows no cgroup
+ * layout, no hooks, no manager.
+ *
  * The rule that keeps the two in agreement: this program only takes the plain, successful
  * path.  Whenever something is unusual -- an option it does not know, a non-root caller,
- * --debug, an id or a state file it cannot read, a container that is not in the status the
- * call needs, a signal name it does not know, poststart or poststop hooks, mounts left in the
- * runtime's namespace -- it execs Python *before* doing anything, and Python gives the
- * answer or the error.  Two calls can fail after acting: `start` (the init reports a failed
- * execve through the exec fifo, which can be read once) and `delete` (a cgroup that stays
- * busy); they report the error themselves, on stderr and in --log, as Python would.
- *
- * It reads the state file that Python wrote (pyrunc/state.py): a flat JSON object whose
- * strings are ASCII with JSON escapes, which it copies verbatim when it prints them.
+ * --debug, an id or a record it cannot read, a container that is not in the status the
+ * call needs, a signal name it does not know, a command the record hands to Python -- it
+ * execs Python *before* doing anything, and Python gives the answer or the error.  Two calls
+ * can fail after acting: `start` (the init reports a failed execve through the exec fifo,
+ * which can be read once) and `delete` (a cgroup that stays busy); they report the error
+ * themselves, on stderr and in --log, formatted as pyrunc/log.py formats it.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -35,11 +39,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef SPEC_VERSION
-#error "SPEC_VERSION must be defined (setup.py passes pyrunc.SPEC_VERSION)"
-#endif
 #define MAX_ID 255
-#define STATE_MAX (1 << 20)
+#define RECORD_MAX (1 << 20)
+#define MAX_LIST 64
 
 static char **orig_argv;
 static const char *log_path;
@@ -52,7 +54,7 @@ static int python_subreaper;  /* create, run, exec: Python would make itself a s
 static void fallback(void)
 {
 	char self[PATH_MAX], py[PATH_MAX + 8];
-	/* the flag survives execve: set here, it spares Python a cffi import (launch.py) */
+	/* the flag survives execve: set here, it spares Python a cffi import (fdutil.py) */
 	if (python_subreaper && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0) {
 		char pid[16];  /* our pid, which execve keeps: a value inherited from elsewhere never matches */
 		snprintf(pid, sizeof(pid), "%d", (int)getpid());
@@ -70,32 +72,96 @@ static void fallback(void)
 	exit(1);
 }
 
-/* ---- errors after acting (start only): stderr, and --log as pyrunc/log.py writes it ---- */
+/* ---- errors after acting: stderr, and --log as pyrunc/log.py writes it ---- */
 
+/* one UTF-8 sequence at s: its code point and length; U+FFFD and 1 for a bad byte (as
+ * Python's decode with errors="replace" gives one U+FFFD per bad byte) */
+static unsigned utf8(const unsigned char *s, int *len)
+{
+	unsigned c = s[0], cp, min;
+	int n;
+	if (c < 0x80) {
+		*len = 1;
+		return c;
+	}
+	if ((c & 0xe0) == 0xc0)
+		n = 2, cp = c & 0x1f, min = 0x80;
+	else if ((c & 0xf0) == 0xe0)
+		n = 3, cp = c & 0x0f, min = 0x800;
+	else if ((c & 0xf8) == 0xf0)
+		n = 4, cp = c & 0x07, min = 0x10000;
+	else
+		goto bad;
+	for (int i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			goto bad;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		goto bad;
+	*len = n;
+	return cp;
+bad:
+	*len = 1;
+	return 0xfffd;
+}
+
+/* a JSON string as Python's json (ensure_ascii) writes it: \uXXXX beyond ASCII, surrogate
+ * pairs beyond the BMP, the short escapes for the usual control characters */
 static void json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20 || c >= 0x7f)
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		int n;
+		unsigned c = utf8(p, &n);
+		p += n;
+		switch (c) {
+		case '"': fputs("\\\"", f); continue;
+		case '\\': fputs("\\\\", f); continue;
+		case '\n': fputs("\\n", f); continue;
+		case '\r': fputs("\\r", f); continue;
+		case '\t': fputs("\\t", f); continue;
+		case '\b': fputs("\\b", f); continue;
+		case '\f': fputs("\\f", f); continue;
+		}
+		if (c < 0x20 || (c >= 0x7f && c < 0x10000))
 			fprintf(f, "\\u%04x", c);
+		else if (c >= 0x10000)
+			fprintf(f, "\\u%04x\\u%04x", 0xd800 + ((c - 0x10000) >> 10), 0xdc00 + ((c - 0x10000) & 0x3ff));
 		else
-			fputc(c, f);
+			fputc((int)c, f);
 	}
 	fputc('"', f);
 }
 
+/* the message on one line, as log.py joins its lines: Python's str.splitlines, then
+ * " ".join -- each line break (\r\n counts as one) becomes a space, but a break at the
+ * very end ends the last line and leaves nothing */
+static void one_line(char *msg)
+{
+	char *w = msg;
+	int last_was_break = 0;
+	for (char *r = msg; *r; r++) {
+		if (*r == '\r' && r[1] == '\n')
+			continue;
+		last_was_break = strchr("\n\r\v\f\x1c\x1d\x1e", *r) != NULL;
+		*w++ = last_was_break ? ' ' : *r;
+	}
+	if (last_was_break)
+		w--;
+	*w = 0;
+}
+
 static void report(const char *fmt, ...)
 {
-	char msg[1024], stamp[64];
+	char msg[8192], stamp[64];
 	struct timespec ts;
 	struct tm tm;
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	one_line(msg);
 	fprintf(stderr, "pyrunc: %s\n", msg);
 	if (!log_path)
 		return;
@@ -107,9 +173,9 @@ static void report(const char *fmt, ...)
 	if (!f)
 		return;
 	if (log_json) {
-		fputs("{\"level\": \"error\", \"msg\": ", f);
+		fputs("{\"level\":\"error\",\"msg\":", f);
 		json_str(f, msg);
-		fprintf(f, ", \"time\": \"%s.%06ldZ\"}\n", stamp, ts.tv_nsec / 1000);
+		fprintf(f, ",\"time\":\"%s.%06ldZ\"}\n", stamp, ts.tv_nsec / 1000);
 	} else {
 		fprintf(f, "time=\"%s.%06ldZ\" level=error msg=\"", stamp, ts.tv_nsec / 1000);
 		for (const char *p = msg; *p; p++) {
@@ -122,127 +188,20 @@ static void report(const char *fmt, ...)
 	fclose(f);
 }
 
-/* ---- the state file: spans of the top-level values ---- */
-
-struct span {
-	const char *p;
-	size_t n;
-};
-
-static const char *skip_ws(const char *p)
-{
-	while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
-		p++;
-	return p;
-}
-
-/* the end of the JSON value at p (NULL if malformed); strings keep their escapes */
-static const char *skip_value(const char *p)
-{
-	p = skip_ws(p);
-	if (*p == '"') {
-		for (p++; *p && *p != '"'; p++)
-			if (*p == '\\' && !*++p)
-				return NULL;
-		return *p ? p + 1 : NULL;
-	}
-	if (*p == '{' || *p == '[') {
-		char close = *p == '{' ? '}' : ']';
-		p = skip_ws(p + 1);
-		if (*p == close)
-			return p + 1;
-		for (;;) {
-			if (close == '}') {
-				p = skip_value(p); /* key */
-				if (!p || *(p = skip_ws(p)) != ':')
-					return NULL;
-				p++;
-			}
-			p = skip_value(p);
-			if (!p)
-				return NULL;
-			p = skip_ws(p);
-			if (*p == ',') {
-				p++;
-				continue;
-			}
-			return *p == close ? p + 1 : NULL;
-		}
-	}
-	if (*p == '-' || (*p >= '0' && *p <= '9') || *p == 't' || *p == 'f' || *p == 'n') {
-		while (*p && !strchr(",}] \n\t\r", *p))
-			p++;
-		return p;
-	}
-	return NULL;
-}
-
-/* the value of key in the object at obj (span n = 0 if absent, p NULL if malformed) */
-static struct span member(struct span obj, const char *key)
-{
-	struct span none = {0}, bad = {NULL, 1};
-	const char *p = skip_ws(obj.p), *end = obj.p + obj.n;
-	size_t klen = strlen(key);
-	if (!obj.p || *p != '{')
-		return bad;
-	p = skip_ws(p + 1);
-	while (p < end && *p != '}') {
-		const char *k = p, *v, *ve;
-		p = skip_value(p);
-		if (!p || *k != '"' || *(p = skip_ws(p)) != ':')
-			return bad;
-		v = skip_ws(p + 1);
-		ve = skip_value(v);
-		if (!ve)
-			return bad;
-		if ((size_t)(p - k) >= klen + 2 && (size_t)(skip_value(k) - k) == klen + 2 &&
-		    memcmp(k + 1, key, klen) == 0)
-			return (struct span){v, (size_t)(ve - v)};
-		p = skip_ws(ve);
-		if (*p == ',')
-			p = skip_ws(p + 1);
-	}
-	return none;
-}
-
-static int is_string(struct span s)
-{
-	return s.p && s.n >= 2 && s.p[0] == '"';
-}
-
-/* a string value without escapes, copied out (0 if absent; -1 if it needs decoding) */
-static int plain_string(struct span s, char *out, size_t size)
-{
-	if (!s.p || s.n == 0)
-		return 0;
-	if (!is_string(s) || s.n - 2 >= size || memchr(s.p, '\\', s.n))
-		return -1;
-	memcpy(out, s.p + 1, s.n - 2);
-	out[s.n - 2] = 0;
-	return 1;
-}
-
-static long long number(struct span s)
-{
-	char buf[32];
-	char *end;
-	if (!s.p || s.n == 0 || s.n >= sizeof(buf))
-		return -1;
-	memcpy(buf, s.p, s.n);
-	buf[s.n] = 0;
-	long long v = strtoll(buf, &end, 10);
-	return *end || v < 0 ? -1 : v;
-}
-
-/* ---- the container ---- */
+/* ---- the record ---- */
 
 struct ctr {
 	const char *root, *id;
 	char dir[PATH_MAX];
 	char *text;
-	struct span doc;
 	long long pid, starttime;
-	char freezer[PATH_MAX], unified[PATH_MAX];
+	char *python;                         /* commands for Python, comma separated */
+	char *freezer, *thaw_value, *frozen;  /* "-" when there is none */
+	char *piddir;
+	char *leaf[MAX_LIST], *rmdirs[MAX_LIST], *unlinks[MAX_LIST];
+	int nleaf, nrmdir, nunlink;
+	const char *head, *middle, *tail;
+	size_t nhead, nmiddle, ntail;
 	int lockfd;
 };
 
@@ -257,7 +216,28 @@ static int valid_id(const char *id)
 	return 1;
 }
 
-static void load(struct ctr *c, int lock)
+static long long number(const char *s)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	return (errno || *end || end == s || v < 0) ? -1 : v;
+}
+
+/* is cmd (or "all") in the record's python list? */
+static int for_python(struct ctr *c, const char *cmd)
+{
+	size_t n = strlen(cmd);
+	for (const char *p = c->python; *p;) {
+		const char *e = strchrnul(p, ',');
+		if (((size_t)(e - p) == n && !strncmp(p, cmd, n)) || (e - p == 3 && !strncmp(p, "all", 3)))
+			return 1;
+		p = *e ? e + 1 : e;
+	}
+	return 0;
+}
+
+static void load(struct ctr *c, int lock, const char *cmd)
 {
 	char path[PATH_MAX + 16];
 	struct stat st;
@@ -269,31 +249,74 @@ static void load(struct ctr *c, int lock)
 		if (c->lockfd < 0 || flock(c->lockfd, LOCK_EX) < 0)
 			fallback();
 	}
-	snprintf(path, sizeof(path), "%s/state.json", c->dir);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size <= 0 || st.st_size > STATE_MAX)
+	snprintf(path, sizeof(path), "%s/front", c->dir);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 || st.st_size > RECORD_MAX)
 		fallback();
 	c->text = malloc(st.st_size + 1);
 	if (!c->text || read(fd, c->text, st.st_size) != st.st_size)
 		fallback();
 	close(fd);
 	c->text[st.st_size] = 0;
-	c->doc = (struct span){c->text, (size_t)st.st_size};
-	if (skip_value(c->text) == NULL)
-		fallback();
-	c->pid = number(member(c->doc, "pid"));
-	c->starttime = number(member(c->doc, "starttime"));
-	if (c->pid <= 0 || c->starttime < 0)
-		fallback();
-	struct span cg = member(c->doc, "cgroups");
-	c->freezer[0] = c->unified[0] = 0;
-	if (cg.p && cg.n && cg.p[0] == '{') {
-		if (plain_string(member(cg, "freezer"), c->freezer, sizeof(c->freezer)) < 0 ||
-		    plain_string(member(cg, "unified"), c->unified, sizeof(c->unified)) < 0)
+	char *end = c->text + st.st_size, *p = c->text;
+	int version = 0;
+	c->pid = c->starttime = -1;
+	c->python = c->freezer = c->thaw_value = c->frozen = c->piddir = NULL;
+	c->head = NULL;
+	while (p < end && !c->head) {
+		char *nl = memchr(p, '\n', end - p);
+		if (!nl)
 			fallback();
-	} else if (!cg.p || (cg.n && strncmp(cg.p, "null", 4) != 0)) {
-		fallback();
+		*nl = 0;
+		char *val = strchr(p, ' ');
+		if (!val)
+			fallback();
+		*val++ = 0;
+		if (!strcmp(p, "pyrunc-front"))
+			version = (int)number(val);
+		else if (!strcmp(p, "pid"))
+			c->pid = number(val);
+		else if (!strcmp(p, "starttime"))
+			c->starttime = number(val);
+		else if (!strcmp(p, "python"))
+			c->python = val;
+		else if (!strcmp(p, "freezer"))
+			c->freezer = val;
+		else if (!strcmp(p, "thaw"))
+			c->thaw_value = val;
+		else if (!strcmp(p, "frozen"))
+			c->frozen = val;
+		else if (!strcmp(p, "piddir"))
+			c->piddir = val;
+		else if (!strcmp(p, "leaf") && c->nleaf < MAX_LIST)
+			c->leaf[c->nleaf++] = val;
+		else if (!strcmp(p, "rmdir") && c->nrmdir < MAX_LIST)
+			c->rmdirs[c->nrmdir++] = val;
+		else if (!strcmp(p, "unlink") && c->nunlink < MAX_LIST)
+			c->unlinks[c->nunlink++] = val;
+		else if (!strcmp(p, "state")) {
+			char *a = val, *b = strchr(a, ' '), *d = b ? strchr(b + 1, ' ') : NULL;
+			if (!b || !d)
+				fallback();
+			*b++ = 0;
+			*d++ = 0;
+			long long h = number(a), m = number(b), t = number(d);
+			char *body = nl + 1;
+			if (h < 0 || m < 0 || t < 0 || body + h + m + t != end)
+				fallback();
+			c->head = body, c->nhead = h;
+			c->middle = body + h, c->nmiddle = m;
+			c->tail = body + h + m, c->ntail = t;
+			break;
+		} else
+			fallback();  /* a line this front does not know: a newer Python wrote it */
+		p = nl + 1;
 	}
+	if (version != 1 || c->pid <= 0 || c->starttime < 0 || !c->python || !c->freezer || !c->thaw_value ||
+	    !c->frozen || !c->piddir || !c->head)
+		fallback();
+	if (for_python(c, cmd))
+		fallback();
 }
 
 /* alive: /proc/<pid>/stat has the saved start time and is not a zombie */
@@ -323,25 +346,41 @@ static int init_alive(struct ctr *c)
 	return strtoll(p, NULL, 10) == c->starttime && state != 'Z' && state != 'X';
 }
 
+/* the freezer's file, from "v1 PATH" / "v2 PATH" / "- -"; NULL when there is none */
+static const char *freezer_file(struct ctr *c)
+{
+	const char *sp = strchr(c->freezer, ' ');
+	if (c->freezer[0] == '-' || !sp || !sp[1] || sp[1] == '-')
+		return NULL;
+	return sp + 1;
+}
+
 static int frozen(struct ctr *c)
 {
-	char path[PATH_MAX + 32], buf[32] = {0};
-	const char *want;
-	if (c->freezer[0]) {
-		snprintf(path, sizeof(path), "%s/freezer.state", c->freezer);
-		want = "F";  /* FROZEN or FREEZING */
-	} else if (c->unified[0]) {
-		snprintf(path, sizeof(path), "%s/cgroup.freeze", c->unified);
-		want = "1";
-	} else {
+	char buf[32] = {0};
+	const char *file = freezer_file(c);
+	if (!file || c->frozen[0] == '-')
 		return 0;
-	}
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
 	ssize_t n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
-	return n > 0 && buf[0] == want[0];
+	return n > 0 && buf[0] == c->frozen[0];
+}
+
+static void thaw(struct ctr *c)
+{
+	const char *file = freezer_file(c);
+	if (!file || c->thaw_value[0] == '-')
+		return;
+	int fd = open(file, O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (write(fd, c->thaw_value, strlen(c->thaw_value)) < 0) {
+			/* a cleanup step, as Python's thaw_quietly: errors are ignored */
+		}
+		close(fd);
+	}
 }
 
 static const char *status(struct ctr *c)
@@ -368,81 +407,46 @@ static int init_pidfd(struct ctr *c)
 	return fd;
 }
 
-/* config.hooks.<kind> holds anything but nothing, [] or null (or cannot be read) */
-static int has_hooks(struct ctr *c, const char *kind)
+/* SIGKILL every process in dir's cgroup.procs and in every cgroup below it */
+static void kill_all_in(const char *dir)
 {
-	struct span cfg = member(c->doc, "config"), hooks = {0}, list = {0};
-	if (cfg.p && cfg.p[0] == '{')
-		hooks = member(cfg, "hooks");
-	if (hooks.p && hooks.p[0] == '{')
-		list = member(hooks, kind);
-	if ((!cfg.p && cfg.n) || (!hooks.p && hooks.n) || (!list.p && list.n))
-		return 1;
-	return list.p && strncmp(list.p, "[]", 2) && strncmp(list.p, "null", 4);
-}
-
-/* the strings of an array, or the values of an object of strings, without escapes;
- * returns their number, -1 for anything else */
-#define MAX_CG 32
-static int strings_of(struct span v, char out[][PATH_MAX], int max)
-{
-	int n = 0;
-	if (!v.p || v.n == 0 || !strncmp(v.p, "null", 4))
-		return 0;
-	char open = v.p[0];
-	if (open != '[' && open != '{')
-		return -1;
-	const char *p = skip_ws(v.p + 1), *end = v.p + v.n - 1;
-	while (p < end) {
-		if (open == '{') {
-			p = skip_value(p);
-			if (!p || *(p = skip_ws(p)) != ':')
-				return -1;
-			p = skip_ws(p + 1);
-		}
-		const char *e = skip_value(p);
-		if (!e || n >= max)
-			return -1;
-		if (plain_string((struct span){p, (size_t)(e - p)}, out[n], PATH_MAX) != 1)
-			return -1;
-		n++;
-		p = skip_ws(e);
-		if (*p == ',')
-			p = skip_ws(p + 1);
-	}
-	return n;
-}
-
-/* the pids in the container's cgroup directory and below (pids, freezer, memory or v2) */
-static void kill_all_in(const char *dir, int depth)
-{
-	char path[PATH_MAX + 16], buf[8192];
+	char path[PATH_MAX + 16];
 	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		ssize_t n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n > 0) {
-			buf[n] = 0;
-			for (char *p = buf, *e; *p; p = e) {
-				long pid = strtol(p, &e, 10);
-				if (e == p)
-					break;
-				if (pid > 0)
-					kill((pid_t)pid, SIGKILL);
-			}
-		}
+	FILE *f = fopen(path, "re");
+	if (f) {
+		long pid;
+		while (fscanf(f, "%ld", &pid) == 1)
+			if (pid > 0)
+				kill((pid_t)pid, SIGKILL);
+		fclose(f);
 	}
-	if (depth > 8)
-		return;
 	DIR *d = opendir(dir);
 	if (!d)
 		return;
 	struct dirent *de;
 	while ((de = readdir(d))) {
-		if (de->d_type == DT_DIR && de->d_name[0] != '.') {
-			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-			kill_all_in(path, depth + 1);
+		if (de->d_type == DT_DIR && strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) < (int)sizeof(path))
+				kill_all_in(path);
+		}
+	}
+	closedir(d);
+}
+
+/* remove the cgroups below dir, deepest first (the container made them inside its own) */
+static void rmdir_below(const char *dir)
+{
+	char path[PATH_MAX + 16];
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_type == DT_DIR && strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) < (int)sizeof(path)) {
+				rmdir_below(path);
+				rmdir(path);
+			}
 		}
 	}
 	closedir(d);
@@ -450,66 +454,15 @@ static void kill_all_in(const char *dir, int depth)
 
 /* ---- the commands ---- */
 
-static void print_string_field(const char *name, struct span v, int last)
-{
-	printf("  \"%s\": ", name);
-	if (is_string(v))
-		fwrite(v.p, 1, v.n, stdout);
-	else
-		fputs("\"\"", stdout);
-	fputs(last ? "\n" : ",\n", stdout);
-}
-
 static int cmd_state(struct ctr *c)
 {
-	load(c, 0);
+	load(c, 0, "state");
 	const char *st = status(c);
-	struct span ann = member(c->doc, "annotations");
-	int has_ann = ann.p && ann.n > 2 && ann.p[0] == '{';
-	if (ann.p == NULL)
-		fallback();
-	/* the annotations are printed one per line, as Python's indent=2: strings only */
-	if (has_ann) {
-		const char *p = skip_ws(ann.p + 1), *end = ann.p + ann.n - 1;
-		while (p < end) {
-			const char *k = p, *ke = skip_value(p), *v, *ve;
-			if (!ke || *k != '"' || *(ke = skip_ws(ke)) != ':')
-				fallback();
-			v = skip_ws(ke + 1);
-			ve = skip_value(v);
-			if (!ve || *v != '"')
-				fallback();
-			p = skip_ws(ve);
-			if (*p == ',')
-				p = skip_ws(p + 1);
-		}
-	}
-	printf("{\n  \"ociVersion\": \"%s\",\n", SPEC_VERSION);
-	printf("  \"id\": \"%s\",\n", c->id);
-	printf("  \"pid\": %lld,\n", strcmp(st, "stopped") ? c->pid : 0LL);
-	printf("  \"status\": \"%s\",\n", st);
-	print_string_field("bundle", member(c->doc, "bundle"), 0);
-	print_string_field("rootfs", member(c->doc, "rootfs"), 0);
-	print_string_field("created", member(c->doc, "created"), 0);
-	print_string_field("owner", member(c->doc, "owner"), !has_ann);
-	if (has_ann) {
-		const char *p = skip_ws(ann.p + 1), *end = ann.p + ann.n - 1;
-		fputs("  \"annotations\": {\n", stdout);
-		while (p < end) {
-			const char *k = p, *ke = skip_value(p);
-			const char *v = skip_ws(skip_ws(ke) + 1), *ve = skip_value(v);
-			fputs("    ", stdout);
-			fwrite(k, 1, ke - k, stdout);
-			fputs(": ", stdout);
-			fwrite(v, 1, ve - v, stdout);
-			p = skip_ws(ve);
-			if (*p == ',')
-				p = skip_ws(p + 1);
-			fputs(p < end ? ",\n" : "\n", stdout);
-		}
-		fputs("  }\n", stdout);
-	}
-	fputs("}\n", stdout);
+	fwrite(c->head, 1, c->nhead, stdout);
+	printf("%lld", strcmp(st, "stopped") ? c->pid : 0LL);
+	fwrite(c->middle, 1, c->nmiddle, stdout);
+	fputs(st, stdout);
+	fwrite(c->tail, 1, c->ntail, stdout);
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
@@ -548,34 +501,12 @@ static int parse_signal(const char *t)
 	return 0;
 }
 
-static void thaw(struct ctr *c)
-{
-	char path[PATH_MAX + 32];
-	const char *value;
-	if (c->freezer[0]) {
-		snprintf(path, sizeof(path), "%s/freezer.state", c->freezer);
-		value = "THAWED";
-	} else if (c->unified[0]) {
-		snprintf(path, sizeof(path), "%s/cgroup.freeze", c->unified);
-		value = "0";
-	} else {
-		return;
-	}
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		if (write(fd, value, strlen(value)) < 0) {
-			/* a cleanup step, as Python's cgroups.thaw: errors are ignored */
-		}
-		close(fd);
-	}
-}
-
 static int cmd_kill(struct ctr *c, const char *sigtext)
 {
 	int sig = parse_signal(sigtext);
 	if (!sig)
 		fallback();
-	load(c, 1);
+	load(c, 1, "kill");
 	const char *st = status(c);
 	if (strcmp(st, "created") && strcmp(st, "running") && strcmp(st, "paused"))
 		fallback();
@@ -590,13 +521,28 @@ static int cmd_kill(struct ctr *c, const char *sigtext)
 	return 0;
 }
 
+/* the failure the init wrote on the exec fifo after "0": "ERR <op> <errno> <len>\n<msg>"
+ * (pyrunc/executor.py parse_failure) */
+static void report_start_failure(struct ctr *c, char *buf, size_t len)
+{
+	int op, err;
+	size_t mlen;
+	int used = 0;
+	if (len > 1 && sscanf(buf + 1, "ERR %d %d %zu\n%n", &op, &err, &mlen, &used) == 3 && used > 0 &&
+	    1 + (size_t)used + mlen <= len) {
+		char *msg = buf + 1 + used;
+		msg[mlen] = 0;
+		report("%s", msg);
+		return;
+	}
+	report("container %s failed to start", c->id);
+}
+
 static int cmd_start(struct ctr *c)
 {
-	char fifo[PATH_MAX + 16], buf[4096];
+	char fifo[PATH_MAX + 16], buf[16384];
 	size_t len = 0;
-	load(c, 1);
-	if (has_hooks(c, "poststart"))
-		fallback();  /* poststart hooks are Python's */
+	load(c, 1, "start");
 	if (strcmp(status(c), "created") != 0)
 		fallback();
 	int pidfd = init_pidfd(c);
@@ -606,8 +552,8 @@ static int cmd_start(struct ctr *c)
 	int fd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		fallback();
-	/* from here on the init is told to go: errors are reported here (pyrunc/lifecycle.py
-	 * start() has the same protocol: "0", then end of file at execve, or "ERR …") */
+	/* from here on the init is told to go: errors are reported here (pyrunc/ops/start.py
+	 * has the same protocol: "0", then end of file at execve, or a failure frame) */
 	struct pollfd pf[2] = {{fd, POLLIN, 0}, {pidfd, POLLIN, 0}};
 	int eof = 0;
 	while (!eof) {
@@ -644,53 +590,19 @@ static int cmd_start(struct ctr *c)
 	close(pidfd);
 	unlink(fifo);
 	buf[len] = 0;
-	char *msg = buf + (len ? 1 : 0);
-	while (*msg == ' ' || *msg == '\n')
-		msg++;
-	size_t ml = strlen(msg);
-	while (ml && (msg[ml - 1] == '\n' || msg[ml - 1] == ' '))
-		msg[--ml] = 0;
-	if (len == 0 || buf[0] != '0' || ml) {
-		if (strncmp(msg, "ERR ", 4) == 0)
-			report("%s", msg + 4);
-		else
-			report("container %s failed to start", c->id);
-		return 1;
-	}
-	return 0;
+	if (len == 1 && buf[0] == '0')
+		return 0;
+	report_start_failure(c, buf, len);
+	return 1;
 }
 
-static int by_length_desc(const void *a, const void *b)
-{
-	return (int)strlen((const char *)b) - (int)strlen((const char *)a);
-}
-
-/* delete [--force] of a container with state: pyrunc/lifecycle.py destroy(), for the case
- * without poststop hooks or mounts in the runtime's namespace */
+/* delete [--force]: pyrunc/ops/delete.py destroy() for what the record allows */
 static int cmd_delete(struct ctr *c, int force)
 {
-	static char paths[MAX_CG][PATH_MAX], dirs[2 * MAX_CG][PATH_MAX];
-	char piddir[PATH_MAX] = "";
-	load(c, 1);
-	struct span shared = member(c->doc, "shared_mounts");
-	if (has_hooks(c, "poststop") || (shared.p && shared.n && strncmp(shared.p, "null", 4)) ||
-	    (!shared.p && shared.n))
-		fallback();
-	int np = strings_of(member(c->doc, "cgroups"), paths, MAX_CG);
-	int nc = strings_of(member(c->doc, "cgroups_created"), dirs, MAX_CG);
-	if (np < 0 || nc < 0)
-		fallback();
+	load(c, 1, "delete");
 	const char *st = status(c);
 	if (strcmp(st, "stopped") && !force)
 		fallback();  /* Python says it is not stopped */
-	/* the container's pid directory, as cgroups._pid_dir: pids, freezer, memory, v2 */
-	struct span cg = member(c->doc, "cgroups");
-	const char *keys[] = {"pids", "freezer", "memory", "unified"};
-	for (int k = 0; k < 4 && !piddir[0]; k++)
-		if (plain_string(member(cg, keys[k]), piddir, sizeof(piddir)) < 0)
-			fallback();
-	if (!piddir[0] && np > 0)
-		snprintf(piddir, sizeof(piddir), "%s", paths[0]);
 	int pidfd = strcmp(st, "stopped") ? init_pidfd(c) : -1;
 	if (pidfd >= 0) {
 		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
@@ -699,40 +611,35 @@ static int cmd_delete(struct ctr *c, int force)
 		poll(&pf, 1, 10000);
 		close(pidfd);
 	}
-	if (piddir[0])
-		kill_all_in(piddir, 0);
+	int has_piddir = strcmp(c->piddir, "-") != 0;
+	if (has_piddir)
+		kill_all_in(c->piddir);
 	thaw(c);
-	/* the directories create made and the container's own, deepest first; the container's
-	 * own are retried (killing what is left) for up to 5 s, as cgroups.remove() */
-	int n = nc;
-	for (int i = 0; i < np; i++) {
-		int dup = 0;
-		for (int j = 0; j < n && !dup; j++)
-			dup = !strcmp(dirs[j], paths[i]);
-		if (!dup)
-			snprintf(dirs[n++], PATH_MAX, "%s", paths[i]);
-	}
-	qsort(dirs, n, PATH_MAX, by_length_desc);
+	/* the removal list is in order, deepest first; the container's own directories (leaves)
+	 * lose their sub-cgroups first and are retried, killing what is left, for up to 5 s */
 	struct timespec t0, now;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	char left[1024] = "";
-	for (int i = 0; i < n; i++) {
+	char left[2048] = "";
+	for (int i = 0; i < c->nrmdir; i++) {
 		int leaf = 0;
-		for (int j = 0; j < np && !leaf; j++)
-			leaf = !strcmp(dirs[i], paths[j]);
-		while (rmdir(dirs[i]) < 0 && errno != ENOENT) {
+		for (int j = 0; j < c->nleaf && !leaf; j++)
+			leaf = !strcmp(c->rmdirs[i], c->leaf[j]);
+		if (leaf)
+			rmdir_below(c->rmdirs[i]);
+		while (rmdir(c->rmdirs[i]) < 0 && errno != ENOENT) {
 			clock_gettime(CLOCK_MONOTONIC, &now);
 			if (!leaf)
 				break;
 			if (now.tv_sec - t0.tv_sec >= 5) {
 				size_t l = strlen(left);
-				snprintf(left + l, sizeof(left) - l, "%s%s", l ? ", " : "", dirs[i]);
+				snprintf(left + l, sizeof(left) - l, "%s%s", l ? ", " : "", c->rmdirs[i]);
 				break;
 			}
-			if (piddir[0])
-				kill_all_in(piddir, 0);
+			if (has_piddir)
+				kill_all_in(c->piddir);
 			thaw(c);
 			usleep(10000);
+			rmdir_below(c->rmdirs[i]);
 		}
 	}
 	if (left[0]) {
@@ -740,10 +647,11 @@ static int cmd_delete(struct ctr *c, int force)
 		       c->id, left);
 		return 1;
 	}
-	const char *files[] = {"state.json", "state.json.tmp", "exec.fifo"};
-	for (int i = 0; i < 3; i++) {
-		char path[PATH_MAX + 32];
-		snprintf(path, sizeof(path), "%s/%s", c->dir, files[i]);
+	for (int i = 0; i < c->nunlink; i++) {
+		char path[PATH_MAX + 300];
+		if (strchr(c->unlinks[i], '/'))
+			continue;  /* names in the container's directory only */
+		snprintf(path, sizeof(path), "%s/%s", c->dir, c->unlinks[i]);
 		unlink(path);
 	}
 	if (rmdir(c->dir) < 0 && errno != ENOENT) {

@@ -98,23 +98,27 @@ static int start_fd = -1;      /* the exec fifo, open for writing from `start` u
 static char *hook_state;       /* the state JSON for hooks run by the init */
 static size_t hook_state_len;
 static const char *cur_op = "start";
+static int cur_index = -1;     /* the op being run, reported with a failure */
 static char exec_path[PATH_MAX];
 static int have_caps;
 static uint64_t cap_eff, cap_perm, cap_inh, cap_amb;
 
 /* ---------- errors ---------- */
 
-static void report(const char *msg)
+/* A failure, framed so that nothing of it is lost and pyrunc knows which op failed and
+ * why: "ERR <op index> <errno> <length>\n" and then exactly <length> bytes of message (which
+ * may hold several lines, say a hook's output).  Before READY it goes to pyrunc create or
+ * exec on the sync pipe; after the exec fifo is open, to pyrunc start through the fifo. */
+static void report(int err, const char *msg)
 {
 	char line[4200];
 	int n;
 
 	if (sync_fd >= 0 || start_fd >= 0) {
-		/* before READY to pyrunc create/exec; after the exec fifo opened, to pyrunc start */
-		n = snprintf(line, sizeof line, "ERR %s\n", msg);
-		if (n > (int)sizeof line - 1)
-			n = sizeof line - 1;
-		if (write(sync_fd >= 0 ? sync_fd : start_fd, line, n) < 0) {
+		size_t len = strlen(msg);
+		int fd = sync_fd >= 0 ? sync_fd : start_fd;
+		n = snprintf(line, sizeof line, "ERR %d %d %zu\n", cur_index, err, len);
+		if (write(fd, line, n) < 0 || write(fd, msg, len) < 0) {
 			/* nothing we can do */
 		}
 	} else {
@@ -135,7 +139,7 @@ static void __attribute__((noreturn, format(printf, 2, 3))) fail(int err, const 
 	va_end(ap);
 	if (err && n >= 0 && n < (int)sizeof msg)
 		snprintf(msg + n, sizeof msg - n, ": %s", strerror(err));
-	report(msg);
+	report(err, msg);
 	_exit(err == ENOENT ? 127 : (err == EACCES ? 126 : 1));
 }
 
@@ -203,8 +207,10 @@ static struct op *read_plan(size_t *nops)
 		memcpy(&code, p, 2);
 		memcpy(&argc, p + 2, 2);
 		p += 4;
-		if (code == 0 || code >= OP_MAX)
+		if (code == 0 || code >= OP_MAX || !plan_op_info[code].name)
 			fail(0, "plan: unknown op %u", code);
+		if (argc < plan_op_info[code].min || (plan_op_info[code].max >= 0 && argc > plan_op_info[code].max))
+			fail(0, "plan: op %s has %u arguments", plan_op_info[code].name, argc);
 		if (n == cap) {
 			cap *= 2;
 			ops = realloc(ops, cap * sizeof *ops);
@@ -240,15 +246,22 @@ static unsigned long long num(const char *s)
 
 	errno = 0;
 	v = strtoull(s, &e, 0);
-	if (errno || *e || e == s)
+	if (errno || *e || e == s || s[0] == '-')
 		fail(0, "%s: bad number '%s'", cur_op, s);
 	return v;
 }
 
-static void need(struct op *o, int argc)
+/* a number that may be -1 (none) */
+static long long snum(const char *s)
 {
-	if (o->argc < argc)
-		fail(0, "plan: op %u wants %d arguments, has %u", o->code, argc, o->argc);
+	char *e;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &e, 0);
+	if (errno || *e || e == s || v < -1)
+		fail(0, "%s: bad number '%s'", cur_op, s);
+	return v;
 }
 
 /* ---------- paths inside the root ---------- */
@@ -462,12 +475,13 @@ static void fdpath(char *buf, size_t len, int fd)
 
 static void op_mount(struct op *o)
 {
-	const char *src = o->argv[0], *dst = o->argv[1], *type = o->argv[2], *data = o->argv[4];
-	unsigned long flags = num(o->argv[3]);
-	char mk = o->argv[5][0];
-	unsigned long prop = num(o->argv[6]);
-	uint64_t aset = num(o->argv[7]), aclr = num(o->argv[8]);
-	uint64_t rset = num(o->argv[9]), rclr = num(o->argv[10]);
+	const char *src = o->argv[0], *dst = o->argv[2], *type = o->argv[3], *data = o->argv[5];
+	int src_fd = snum(o->argv[1]);
+	unsigned long flags = num(o->argv[4]);
+	char mk = o->argv[6][0];
+	unsigned long prop = num(o->argv[7]);
+	uint64_t aset = num(o->argv[8]), aclr = num(o->argv[9]);
+	uint64_t rset = num(o->argv[10]), rclr = num(o->argv[11]);
 	int dfd, mfd;
 
 	if (mk == 'd')
@@ -478,8 +492,8 @@ static void op_mount(struct op *o)
 	if (dfd < 0)
 		FAIL("mount %s: open destination", dst);
 	if (flags & MS_BIND) {
-		if (src[0] == '@') /* a tree pyrunc made (idmapped) and passed as this fd */
-			mfd = num(src + 1);
+		if (src_fd >= 0) /* a tree pyrunc made (idmapped) and passed as this fd */
+			mfd = src_fd;
 		else
 			mfd = open_tree_(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | ((flags & MS_REC) ? AT_RECURSIVE : 0));
 		if (mfd < 0)
@@ -673,14 +687,18 @@ static void send_fd(int sock, int fd)
 static void op_console(struct op *o)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	struct winsize ws = {.ws_row = num(o->argv[1]), .ws_col = num(o->argv[2])};
+	struct winsize ws;
 	struct stat st;
 	const char *name;
 	int sock, master, slave, unlock = 0, pfd, fd, mfd;
+	long long sock_fd = snum(o->argv[1]), uid = snum(o->argv[4]), gid = snum(o->argv[5]);
+	unsigned opts = num(o->argv[6]);
 
-	if (o->argv[0][0] == '@') {
-		/* exec: pyrunc connected it on the host side, before we joined the mount namespace */
-		sock = num(o->argv[0] + 1);
+	ws.ws_row = num(o->argv[2]);
+	ws.ws_col = num(o->argv[3]);
+	if (sock_fd >= 0) {
+		/* pyrunc connected it on the host side, before we joined the mount namespace */
+		sock = sock_fd;
 	} else {
 		sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (sock < 0)
@@ -703,7 +721,10 @@ static void op_console(struct op *o)
 		FAIL("console: open the terminal");
 	if ((ws.ws_row || ws.ws_col) && ioctl(slave, TIOCSWINSZ, &ws) < 0)
 		FAIL("console: set size");
-	if (o->argc > 3 && strcmp(o->argv[3], "exec") == 0)
+	/* the terminal belongs to the process's user (uid -1: left as it is) */
+	if (uid >= 0 && fchown(slave, uid, gid) < 0)
+		FAIL("console: chown the terminal to %lld:%lld", uid, gid);
+	if (opts & OPT_CONSOLE_EXEC)
 		goto send; /* exec: a new pty, /dev/console stays the init's */
 	/* /dev/console: a plain file we create, never followed through a symlink (CVE-2025-52565) */
 	pfd = open_parent("/dev/console", &name);
@@ -742,26 +763,26 @@ send:
  * (CLONE_INTO_CGROUP); this process itself never joins it. */
 static void op_cgroup_join(struct op *o)
 {
-	for (int i = 0; i < o->argc; i++) {
-		const char *a = o->argv[i];
-		if (strncmp(a, "v2:", 3) == 0) {
-			if (cgroup2_fd >= 0)
-				close(cgroup2_fd);
-			cgroup2_fd = open(a + 3, O_PATH | O_DIRECTORY | O_CLOEXEC);
-			if (cgroup2_fd < 0)
-				FAIL("open the cgroup %s", a + 3);
-		} else if (strncmp(a, "v1:", 3) == 0) {
-			char path[PATH_MAX];
-			int fd;
-			if (snprintf(path, sizeof(path), "%s/tasks", a + 3) >= (int)sizeof(path))
-				fail(0, "cgroup path too long: %s", a + 3);
-			fd = open(path, O_WRONLY | O_CLOEXEC);
-			if (fd < 0 || write(fd, "0", 1) != 1)
-				FAIL("join the cgroup %s", a + 3);
-			close(fd);
-		} else {
-			fail(0, "bad cgroup op argument %s", a);
-		}
+	unsigned version = num(o->argv[0]);
+	const char *dir = o->argv[1];
+
+	if (version == 2) {
+		if (cgroup2_fd >= 0)
+			close(cgroup2_fd);
+		cgroup2_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (cgroup2_fd < 0)
+			FAIL("open the cgroup %s", dir);
+	} else if (version == 1) {
+		char path[PATH_MAX];
+		int fd;
+		if (snprintf(path, sizeof(path), "%s/tasks", dir) >= (int)sizeof(path))
+			fail(ENAMETOOLONG, "join the cgroup %s", dir);
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, "0", 1) != 1)
+			FAIL("join the cgroup %s", dir);
+		close(fd);
+	} else {
+		fail(0, "cgroup: bad version %u", version);
 	}
 }
 
@@ -874,11 +895,12 @@ static void op_user(struct op *o)
 	uid_t uid = num(o->argv[0]);
 	gid_t gid = num(o->argv[1]);
 	const char *groups = o->argv[2];
-	int defer = o->argc > 3 && strcmp(o->argv[3], "defer") == 0;
+	unsigned opts = num(o->argv[3]);
+	int defer = opts & OPT_USER_DEFER;
 
 	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
 		FAIL("keep capabilities");
-	if (strcmp(groups, "-") != 0) {
+	if (!(opts & OPT_USER_KEEP_GROUPS)) {
 		gid_t list[NGROUPS_MAX > 65536 ? 65536 : NGROUPS_MAX];
 		size_t n = 0;
 		char *copy = strdup(groups), *save = NULL;
@@ -1166,7 +1188,6 @@ static void run_op(struct op *o)
 	switch (o->code) {
 	case OP_SETNS: {
 		int fd;
-		need(o, 2);
 		fd = open(o->argv[0], O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			FAIL("open namespace %s", o->argv[0]);
@@ -1176,7 +1197,6 @@ static void run_op(struct op *o)
 		break;
 	}
 	case OP_TIMENS:
-		need(o, 1);
 		if (unshare(CLONE_NEWTIME) < 0)
 			FAIL("new time namespace");
 		op_proc_write("self/timens_offsets", o->argv[0]);
@@ -1186,10 +1206,9 @@ static void run_op(struct op *o)
 		break;
 	case OP_CLONE: {
 		pid_t pid;
-		need(o, 1);
 		/* rootless: the unprivileged pyrunc writes the child's id maps, which needs the
 		 * child's /proc files to be its own (dumpable) until WAIT_GO */
-		if (o->argc > 1 && strcmp(o->argv[1], "dumpable") == 0)
+		if (num(o->argv[1]) & OPT_CLONE_DUMPABLE)
 			prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 		pid = clone_child((unsigned long)num(o->argv[0]));
 		if (pid < 0)
@@ -1206,7 +1225,6 @@ static void run_op(struct op *o)
 	}
 	case OP_WAIT_GO: {
 		char c;
-		need(o, 1);
 		read_full(plan_fd, &c, 1);
 		if (c != 'G')
 			fail(0, "pyrunc did not let the init go on");
@@ -1220,19 +1238,16 @@ static void run_op(struct op *o)
 			FAIL("setsid");
 		break;
 	case OP_PROC_WRITE:
-		need(o, 2);
 		op_proc_write(o->argv[0], o->argv[1]);
 		break;
 	case OP_PROPAGATION:
-		need(o, 2);
 		if (mount(NULL, o->argv[0], NULL, num(o->argv[1]), NULL) < 0)
 			FAIL("set propagation of %s", o->argv[0]);
 		break;
 	case OP_ROOTFS:
-		need(o, 1);
 		/* "shared": no mount namespace of the container's own, so no bind of the rootfs
 		 * onto itself (it would stay in the runtime's namespace) */
-		if ((o->argc < 2 || strcmp(o->argv[1], "shared") != 0) &&
+		if (!(num(o->argv[1]) & OPT_ROOTFS_SHARED) &&
 		    mount(o->argv[0], o->argv[0], NULL, MS_BIND | MS_REC, NULL) < 0)
 			FAIL("bind the rootfs %s", o->argv[0]);
 		rootfd = open(o->argv[0], O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -1240,39 +1255,30 @@ static void run_op(struct op *o)
 			FAIL("open the rootfs %s", o->argv[0]);
 		break;
 	case OP_MKDIR:
-		need(o, 2);
 		mkdir_all(o->argv[0], num(o->argv[1]));
 		break;
 	case OP_MOUNT:
-		need(o, 11);
 		op_mount(o);
 		break;
 	case OP_MKNOD:
-		need(o, 7);
 		op_mknod(o);
 		break;
 	case OP_BINDDEV:
-		need(o, 2);
 		op_binddev(o);
 		break;
 	case OP_SYMLINK:
-		need(o, 2);
-		op_symlink(o->argv[0], o->argv[1], o->argc > 2 && strcmp(o->argv[2], "replace") == 0);
+		op_symlink(o->argv[0], o->argv[1], num(o->argv[2]) & OPT_SYMLINK_REPLACE);
 		break;
 	case OP_MASK:
-		need(o, 1);
 		op_mask(o->argv[0]);
 		break;
 	case OP_READONLY:
-		need(o, 1);
 		op_readonly(o->argv[0]);
 		break;
 	case OP_CONSOLE:
-		need(o, 3);
 		op_console(o);
 		break;
 	case OP_EXECFIFO:
-		need(o, 1);
 		fifo_fd = num(o->argv[0]);
 		if (fcntl(fifo_fd, F_SETFD, FD_CLOEXEC) < 0)
 			FAIL("exec fifo fd %d", fifo_fd);
@@ -1286,17 +1292,17 @@ static void run_op(struct op *o)
 		break;
 	case OP_PIVOT: {
 		int oldroot;
-		need(o, 1);
+		unsigned mode = num(o->argv[0]);
 		oldroot = open("/", O_DIRECTORY | O_PATH | O_CLOEXEC);
 		if (oldroot < 0)
 			FAIL("open the old root");
 		if (fchdir(rootfd) < 0)
 			FAIL("chdir to the rootfs");
-		if (strcmp(o->argv[0], "jail") == 0) {
+		if (mode == PIVOT_MODE_JAIL) {
 			/* the runtime's mount namespace, shared: only chroot (as runc without NEWNS) */
 			if (chroot(".") < 0)
 				FAIL("chroot");
-		} else if (strcmp(o->argv[0], "pivot") == 0) {
+		} else if (mode == PIVOT_MODE_PIVOT) {
 			if (syscall(SYS_pivot_root, ".", ".") < 0)
 				FAIL("pivot_root");
 			/* "." is not promised to be the old root after pivot_root: go there by fd,
@@ -1321,23 +1327,19 @@ static void run_op(struct op *o)
 		break;
 	}
 	case OP_ROOT_PROPAGATION:
-		need(o, 1);
 		if (mount(NULL, "/", NULL, num(o->argv[0]), NULL) < 0)
 			FAIL("set rootfs propagation");
 		break;
 	case OP_HOSTNAME:
-		need(o, 1);
 		if (sethostname(o->argv[0], strlen(o->argv[0])) < 0)
 			FAIL("sethostname");
 		break;
 	case OP_DOMAINNAME:
-		need(o, 1);
 		if (setdomainname(o->argv[0], strlen(o->argv[0])) < 0)
 			FAIL("setdomainname");
 		break;
 	case OP_RLIMIT: {
 		struct rlimit rl;
-		need(o, 3);
 		rl.rlim_cur = num(o->argv[1]);
 		rl.rlim_max = num(o->argv[2]);
 		if (setrlimit(num(o->argv[0]), &rl) < 0)
@@ -1345,15 +1347,12 @@ static void run_op(struct op *o)
 		break;
 	}
 	case OP_USER:
-		need(o, 3);
 		op_user(o);
 		break;
 	case OP_CAPS:
-		need(o, 5);
 		op_caps(o);
 		break;
 	case OP_UMASK:
-		need(o, 1);
 		umask(num(o->argv[0]));
 		break;
 	case OP_NNP:
@@ -1361,11 +1360,9 @@ static void run_op(struct op *o)
 			FAIL("set no_new_privs");
 		break;
 	case OP_CWD:
-		need(o, 1);
 		op_cwd(o->argv[0]);
 		break;
 	case OP_LOOKUP:
-		need(o, 2);
 		op_lookup(o->argv[0], o->argv[1]);
 		break;
 	case OP_READY:
@@ -1377,17 +1374,14 @@ static void run_op(struct op *o)
 		op_wait_start();
 		break;
 	case OP_SECCOMP:
-		need(o, 2);
 		op_seccomp(o);
 		break;
 	case OP_KEYRING:
-		need(o, 1);
 		if (syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, o->argv[0]) < 0 && errno != ENOSYS)
 			FAIL("join a new session keyring");
 		break;
 	case OP_SETNS_FD: {
 		int fd;
-		need(o, 2);
 		fd = num(o->argv[0]);
 		if (setns(fd, num(o->argv[1])) < 0)
 			FAIL("join the container's namespace (type %s)", o->argv[1]);
@@ -1405,29 +1399,14 @@ static void run_op(struct op *o)
 		op_sync_hooks();
 		break;
 	case OP_HOOK:
-		need(o, 6);
 		op_hook(o);
 		break;
 	case OP_EXEC:
-		need(o, 2);
 		op_exec(o);
 	default:
 		fail(0, "plan: op %u not handled", o->code);
 	}
 }
-
-static const char *op_names[OP_MAX] = {
-	[OP_SETNS] = "setns", [OP_TIMENS] = "timens", [OP_CLONE] = "clone", [OP_WAIT_GO] = "wait-go",
-	[OP_SETSID] = "setsid", [OP_PROC_WRITE] = "proc-write", [OP_PROPAGATION] = "propagation",
-	[OP_ROOTFS] = "rootfs", [OP_MKDIR] = "mkdir", [OP_MOUNT] = "mount", [OP_MKNOD] = "mknod",
-	[OP_BINDDEV] = "binddev", [OP_SYMLINK] = "symlink", [OP_MASK] = "mask", [OP_READONLY] = "readonly",
-	[OP_CONSOLE] = "console", [OP_EXECFIFO] = "execfifo", [OP_ROOT_READONLY] = "root-readonly",
-	[OP_PIVOT] = "pivot", [OP_ROOT_PROPAGATION] = "root-propagation", [OP_HOSTNAME] = "hostname",
-	[OP_DOMAINNAME] = "domainname", [OP_RLIMIT] = "rlimit", [OP_USER] = "user", [OP_CAPS] = "caps",
-	[OP_UMASK] = "umask", [OP_NNP] = "nnp", [OP_CWD] = "cwd", [OP_LOOKUP] = "lookup", [OP_READY] = "ready",
-	[OP_WAIT_START] = "wait-start", [OP_SECCOMP] = "seccomp", [OP_EXEC] = "exec", [OP_KEYRING] = "keyring",
-	[OP_SETNS_FD] = "setns", [OP_ROOT_CURRENT] = "root", [OP_SYNC_HOOKS] = "hooks", [OP_HOOK] = "hook", [OP_CGROUP_JOIN] = "cgroup",
-};
 
 int main(int argc, char **argv)
 {
@@ -1455,7 +1434,8 @@ int main(int argc, char **argv)
 		fail(0, "/proc is not a procfs");
 	ops = read_plan(&n);
 	for (size_t i = 0; i < n; i++) {
-		cur_op = op_names[ops[i].code];
+		cur_op = plan_op_info[ops[i].code].name;
+		cur_index = (int)i;
 		run_op(&ops[i]);
 	}
 	fail(0, "plan ended without exec");

@@ -182,8 +182,10 @@ def test_the_chosen_runtime_runs_it(ctr, running):
     assert json.loads(cp.stdout)["status"] == "running"
     cp = subprocess.run(ctr.holder.cmd(["cat", f"{root}/{running}/state.json"]),
                         capture_output=True, text=True)
-    own_key = {"pyrunc": "cgroups_created", "runc": "init_process_pid"}[ctr.runtime]
+    own_key = {"pyrunc": "runtime", "runc": "init_process_pid"}[ctr.runtime]
     assert own_key in json.loads(cp.stdout), cp.stdout[:300]
+    if ctr.runtime == "pyrunc":
+        assert json.loads(cp.stdout)["runtime"] == "pyrunc"
 
 
 def test_tty(ctr):

@@ -71,7 +71,7 @@ def test_cve_2019_5736_runtime_binary_stays_unwritable(env, tmp_path, privileged
     import subprocess
     import time
     from conftest import PYRUNC
-    from pyrunc.launch import init_binary
+    from pyrunc.executor import binary as init_binary
     canary = tmp_path / "pyrunc-init-canary"
     shutil.copy2(init_binary(), canary)
     digest = hashlib.sha256(canary.read_bytes()).hexdigest()

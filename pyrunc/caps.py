@@ -16,10 +16,10 @@ NUMBERS = {n: i for i, n in enumerate(NAMES)}
 
 def mask(names, where):
     """Bit mask of a list of capability names; unknown names are an error."""
-    from .errors import PyruncError
+    from .errors import ConfigError
     m = 0
     for n in names or ():
         if n not in NUMBERS:
-            raise PyruncError(f"{where}: unknown capability {n!r}")
+            raise ConfigError(f"unknown capability {n!r}", field=where)
         m |= 1 << NUMBERS[n]
     return m

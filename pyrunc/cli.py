@@ -11,7 +11,7 @@ import os
 import sys
 
 from . import SPEC_VERSION, __version__
-from .errors import PyruncError
+from .errors import PyruncError, UsageError
 from .log import log
 
 # name -> (dest, kind); kind is "bool", "str", "int" or "list" (repeatable, collected)
@@ -110,10 +110,15 @@ global options:
 
 
 class Args:
-    """A plain namespace; missing attributes read as None."""
+    """The parsed flags of one command: each flag of its table (and each positional) is an
+    attribute, None when not given.  Any other name raises AttributeError: a misspelt name
+    is a bug found at once, not a silent None."""
 
-    def __getattr__(self, name):
-        return None
+    def __init__(self, table=(), extra=()):
+        for dest, _ in dict(table).values():
+            setattr(self, dest, None)
+        for name in extra:
+            setattr(self, name, None)
 
 
 def _parse_flags(argv, table, args, npos, stop_after=None):
@@ -136,7 +141,7 @@ def _parse_flags(argv, table, args, npos, stop_after=None):
             if "=" in name:
                 name, value = name.split("=", 1)
             if name not in table:
-                raise PyruncError(f"flag provided but not defined: -{name}")
+                raise UsageError(f"flag provided but not defined: -{name}")
             dest, kind = table[name]
             if kind == "bool":
                 if value is None:
@@ -146,18 +151,18 @@ def _parse_flags(argv, table, args, npos, stop_after=None):
                 elif value.lower() in ("false", "0", "f"):
                     setattr(args, dest, False)
                 else:
-                    raise PyruncError(f"invalid boolean value {value!r} for flag --{name}")
+                    raise UsageError(f"invalid boolean value {value!r} for flag --{name}")
             else:
                 if value is None:
                     i += 1
                     if i >= len(argv):
-                        raise PyruncError(f"flag needs an argument: --{name}")
+                        raise UsageError(f"flag needs an argument: --{name}")
                     value = argv[i]
                 if kind == "int":
                     try:
                         value = int(value, 0)
                     except ValueError:
-                        raise PyruncError(f"invalid value {value!r} for flag --{name}: not a number")
+                        raise UsageError(f"invalid value {value!r} for flag --{name}: not a number")
                 if kind == "list":
                     value = (getattr(args, dest) or []) + [value]
                 setattr(args, dest, value)
@@ -169,7 +174,7 @@ def _parse_flags(argv, table, args, npos, stop_after=None):
 
 def parse(argv):
     """Split argv into (global args, command, command args)."""
-    g = Args()
+    g = Args(GLOBAL_FLAGS)
     # global flags stop at the first word that is not a flag or a flag's value
     rest = []
     j = 0
@@ -178,11 +183,11 @@ def parse(argv):
         if a.startswith("-") and len(a) > 1:
             name = a.lstrip("-").split("=", 1)[0]
             if name not in GLOBAL_FLAGS:
-                raise PyruncError(f"flag provided but not defined: -{name}")
+                raise UsageError(f"flag provided but not defined: -{name}")
             kind = GLOBAL_FLAGS[name][1]
             if kind != "bool" and "=" not in a:
                 if j + 1 >= len(argv):
-                    raise PyruncError(f"flag needs an argument: --{name}")
+                    raise UsageError(f"flag needs an argument: --{name}")
                 _parse_flags([a, argv[j + 1]], GLOBAL_FLAGS, g, 0)
                 j += 2
                 continue
@@ -196,14 +201,14 @@ def parse(argv):
 
 def _setup_globals(g):
     if g.log_format not in (None, "text", "json"):
-        raise PyruncError(f"invalid log-format: {g.log_format} (want text or json)")
+        raise UsageError(f"invalid log-format: {g.log_format} (want text or json)")
     log.fmt = g.log_format or "text"
     log.path = g.log
     log.debug_on = bool(g.debug)
     if g.systemd_cgroup:
-        raise PyruncError("--systemd-cgroup is not supported yet: pyrunc drives cgroupfs directly")
+        raise UsageError("--systemd-cgroup is not supported yet: pyrunc drives cgroupfs directly")
     if g.rootless not in (None, "true", "false", "auto"):
-        raise PyruncError(f"invalid --rootless value {g.rootless!r}: want true, false or auto")
+        raise UsageError(f"invalid --rootless value {g.rootless!r}: want true, false or auto")
 
 
 def default_root(g):
@@ -239,12 +244,12 @@ def main(argv=None):
         _setup_globals(g)
         cmd = rest[0]
         if cmd in NOT_YET:
-            raise PyruncError(f"command {cmd!r} is not implemented yet in pyrunc {__version__}")
+            raise UsageError(f"command {cmd!r} is not implemented yet in pyrunc {__version__}")
         if cmd not in COMMANDS:
-            raise PyruncError(f"no such command: {cmd}")
+            raise UsageError(f"no such command: {cmd}")
         modname, table, posnames, minpos, usage = COMMANDS[cmd]
-        a = Args()
         table = dict(table, help=("help", "bool"), h=("help", "bool"))
+        a = Args(table, [p.lstrip("*") for p in posnames] + ["root", "rootless_mode", "cgroup_manager"])
         rest_args = posnames and posnames[-1].startswith("*")
         if rest_args:
             # ps: everything after the id goes to ps(1)
@@ -257,13 +262,14 @@ def main(argv=None):
             sys.stdout.write(f"usage: pyrunc {usage}\n")
             return 0
         if len(pos) < minpos:
-            raise PyruncError(f"{cmd}: missing container id (usage: pyrunc {usage})")
+            raise UsageError(f"{cmd}: missing container id (usage: pyrunc {usage})")
         if len(pos) > len(posnames):
-            raise PyruncError(f"{cmd}: unexpected arguments {pos[len(posnames):]} (usage: pyrunc {usage})")
+            raise UsageError(f"{cmd}: unexpected arguments {pos[len(posnames):]} (usage: pyrunc {usage})")
         for name, value in zip(posnames, pos):
             setattr(a, name, value)
         a.root = default_root(g)
         a.rootless_mode = g.rootless
+        a.cgroup_manager = "fs"
         mod = __import__(f"pyrunc.commands.{modname}", fromlist=["main"])
         return mod.main(a) or 0
     except PyruncError as e:

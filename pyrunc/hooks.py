@@ -8,7 +8,7 @@ kept for the error message, as runc does.  Imported only when a config has hooks
 """
 
 
-from .errors import PyruncError
+from .errors import HookError
 
 
 def state_json(cid, status, pid, bundle, annotations):
@@ -24,11 +24,11 @@ def state_json(cid, status, pid, bundle, annotations):
 
 
 def run(kind, hooks, state, cwd=None):
-    """Run the hooks of one kind in order; the first failure raises PyruncError."""
+    """Run the hooks of one kind (config.Hook) in order; the first failure raises HookError."""
     for i, h in enumerate(hooks or ()):
         why = _run_one(h, state, cwd)
         if why:
-            raise PyruncError(f"error running {kind} hook #{i}: {why}")
+            raise HookError(f"error running {kind} hook #{i}: {why}")
 
 
 def run_all_logged(kind, hooks, state, cwd=None):
@@ -42,16 +42,15 @@ def run_all_logged(kind, hooks, state, cwd=None):
 
 def _run_one(h, state, cwd):
     import subprocess
-    args = h.get("args") or [h["path"]]
-    timeout = h.get("timeout")
+    timeout = h.timeout
     try:
-        cp = subprocess.run(args, executable=h["path"], input=state, capture_output=True,
-                            env=_env(h.get("env")), cwd=cwd, timeout=timeout or None,
+        cp = subprocess.run(h.args, executable=h.path, input=state, capture_output=True,
+                            env=_env(h.env), cwd=cwd, timeout=timeout or None,
                             close_fds=True)
     except subprocess.TimeoutExpired:
         return f"hook ran past specified timeout of {float(timeout):.1f}s"
     except OSError as e:
-        return f"exec {h['path']}: {e.strerror}"
+        return f"exec {h.path}: {e.strerror}"
     if cp.returncode == 0:
         return None
     why = (f"exit status {cp.returncode}" if cp.returncode > 0

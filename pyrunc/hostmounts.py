@@ -6,27 +6,7 @@ the rootfs, and stay when the container ends.  create notes which mounts were un
 rootfs before (by mount id), and delete (or a failed create) detaches every newer one.
 """
 
-import os
-import re
-
-_ESC = re.compile(r"\\([0-7]{3})")
-
-
-def _unescape(field):
-    return _ESC.sub(lambda m: chr(int(m.group(1), 8)), field)
-
-
-def under(rootfs):
-    """{mount id: mount point} of the mounts at or below rootfs, in this mount namespace."""
-    root = os.path.realpath(rootfs)
-    out = {}
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split(" ", 5)
-            mp = _unescape(fields[4])
-            if mp == root or mp.startswith(root + "/"):
-                out[int(fields[0])] = mp
-    return out
+from .mountinfo import under
 
 
 def detach_new(rootfs, before):

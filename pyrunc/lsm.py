@@ -10,7 +10,7 @@ refused with an error that names it (runc refuses these too), never run unconfin
 
 import os
 
-from .errors import PyruncError
+from .errors import ConfigError
 
 
 def apparmor_enabled():
@@ -29,13 +29,15 @@ def selinux_enabled():
     return os.path.exists("/sys/fs/selinux/enforce")
 
 
-def check_process(proc, where):
+def check_process(proc, where, source="config.json"):
     profile = proc.get("apparmorProfile")
     if profile and not apparmor_enabled():
-        raise PyruncError(f"{where}.apparmorProfile {profile!r}: AppArmor is not enabled on this host")
+        raise ConfigError(f"{where}.apparmorProfile {profile!r}: AppArmor is not enabled on this host",
+                          source=source)
     label = proc.get("selinuxLabel")
     if label and not selinux_enabled():
-        raise PyruncError(f"{where}.selinuxLabel {label!r}: SELinux is not enabled on this host")
+        raise ConfigError(f"{where}.selinuxLabel {label!r}: SELinux is not enabled on this host",
+                          source=source)
 
 
 def check_mount_label(label):
@@ -48,18 +50,6 @@ def check_mount_label(label):
         log.warning(f"config.json: linux.mountLabel {label!r} ignored: SELinux is not enabled on this host")
         return None
     return label
-
-
-def exec_ops(plan, proc):
-    """The PROC_WRITE ops that set the LSM of the next execve."""
-    profile = proc.get("apparmorProfile")
-    if profile:
-        # AppArmor's own attr directory where the kernel has one (stacked LSMs), else attr/
-        sub = "apparmor/exec" if os.path.isdir("/proc/self/attr/apparmor") else "exec"
-        plan.add("PROC_WRITE", f"thread-self/attr/{sub}", f"exec {profile}")
-    label = proc.get("selinuxLabel")
-    if label:
-        plan.add("PROC_WRITE", "thread-self/attr/exec", label)
 
 
 def mount_data(data, label):

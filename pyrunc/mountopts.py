@@ -60,7 +60,7 @@ class Parsed:
 
 
 def parse(options, where):
-    from .errors import PyruncError
+    from .errors import ConfigError
     p = Parsed()
     p.flags = p.cleared = p.prop = p.rset = p.rclr = p.idmap = 0
     data = []
@@ -89,7 +89,7 @@ def parse(options, where):
         elif o in IDMAP:
             p.idmap = max(p.idmap, IDMAP[o])
         elif o in UNSUPPORTED:
-            raise PyruncError(f"config.json: {where}: mount option {o!r} is not supported yet")
+            raise ConfigError(f"mount option {o!r} is not supported yet", field=where, source="config.json")
         else:
             data.append(o)
     p.data = ",".join(data)

@@ -10,7 +10,7 @@ import os
 
 from . import fastjson
 
-from .errors import PyruncError
+from .errors import ConfigError
 
 _TYPES = {
     "object": lambda v: isinstance(v, dict),
@@ -28,7 +28,7 @@ def schema_path(name):
     for cand in (os.path.join(here, "oci_spec", name), os.path.join(here, "..", "oci-spec", name)):
         if os.path.exists(cand):
             return cand
-    raise PyruncError(f"schema {name} is missing from the installation")
+    raise ConfigError(f"schema {name} is missing from the installation")
 
 
 def load_schema(name):
@@ -40,8 +40,12 @@ def _where(path):
     return path or "(top level)"
 
 
+def _bad(path, msg):
+    return ConfigError(msg, field=_where(path), source="config.json")
+
+
 def validate(doc, schema, root=None, path=""):
-    """Raise PyruncError naming the first violation of schema by doc."""
+    """Raise ConfigError naming the first violation of schema by doc."""
     root = root or schema
     ref = schema.get("$ref")
     if ref:
@@ -53,24 +57,24 @@ def validate(doc, schema, root=None, path=""):
     if t is not None:
         kinds = t if isinstance(t, list) else [t]
         if not any(_TYPES[k](doc) for k in kinds):
-            raise PyruncError(f"config.json: {_where(path)}: expected {' or '.join(kinds)}, got {_describe(doc)}")
+            raise _bad(path, f"expected {' or '.join(kinds)}, got {_describe(doc)}")
     if "enum" in schema and doc not in schema["enum"]:
-        raise PyruncError(f"config.json: {_where(path)}: {doc!r} is not one of {schema['enum']}")
+        raise _bad(path, f"{doc!r} is not one of {schema['enum']}")
     if isinstance(doc, str):
         if len(doc) < schema.get("minLength", 0):
-            raise PyruncError(f"config.json: {_where(path)}: must not be empty")
+            raise _bad(path, "must not be empty")
         if "pattern" in schema:
             if not _matches(schema["pattern"], doc):
-                raise PyruncError(f"config.json: {_where(path)}: {doc!r} does not match {schema['pattern']}")
+                raise _bad(path, f"{doc!r} does not match {schema['pattern']}")
     if isinstance(doc, (int, float)) and not isinstance(doc, bool):
         if "minimum" in schema and doc < schema["minimum"]:
-            raise PyruncError(f"config.json: {_where(path)}: {doc} is less than {schema['minimum']}")
+            raise _bad(path, f"{doc} is less than {schema['minimum']}")
         if "maximum" in schema and doc > schema["maximum"]:
-            raise PyruncError(f"config.json: {_where(path)}: {doc} is more than {schema['maximum']}")
+            raise _bad(path, f"{doc} is more than {schema['maximum']}")
     if isinstance(doc, dict):
         for key in schema.get("required", ()):
             if key not in doc:
-                raise PyruncError(f"config.json: {_where(path)}: required field {key!r} is missing")
+                raise _bad(path, f"required field {key!r} is missing")
         props = schema.get("properties", {})
         extra = schema.get("additionalProperties")
         for key, value in doc.items():
@@ -80,7 +84,7 @@ def validate(doc, schema, root=None, path=""):
             elif isinstance(extra, dict):
                 validate(value, extra, root, sub)
             elif extra is False:
-                raise PyruncError(f"config.json: {_where(path)}: unknown field {key!r}")
+                raise _bad(path, f"unknown field {key!r}")
     if isinstance(doc, list) and "items" in schema:
         for i, item in enumerate(doc):
             validate(item, schema["items"], root, f"{path}[{i}]")

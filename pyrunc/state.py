@@ -1,12 +1,17 @@
 """Container state on disk: one directory per container under --root.
 
-    <root>/<id>/state.json   written atomically (temp file + rename)
+    <root>/<id>/state.json   pyrunc's record of the container, written atomically
+    <root>/<id>/front        the same facts for pyrunc-front, in a fixed format (front.py)
     <root>/<id>/exec.fifo    exists between create and start
 
-Every mutating command holds an flock on the container's directory.  The status is derived,
-never trusted: the init pid plus its start time (field 22 of /proc/<pid>/stat), so that a
-recycled pid is never taken for the container; the fifo tells created from running; the
-freezer tells paused.
+Every mutating command holds an flock on the container's directory (`with c.locked():`).
+The status is derived, never trusted: the init pid plus its start time (field 22 of
+/proc/<pid>/stat), so that a recycled pid is never taken for the container; the fifo tells
+created from running; the cgroup manager's freezer tells paused.
+
+state.json says that pyrunc wrote it ("runtime": "pyrunc").  Engines share one --root
+between runtimes (Docker does): a directory whose state.json another runtime wrote is never
+read as a pyrunc container, signalled or removed; every command refuses it by name.
 """
 
 import errno
@@ -14,19 +19,24 @@ import fcntl
 import os
 
 from . import fastjson
-
-from .errors import PyruncError
+from .errors import ForeignContainerError, NotFoundError, PyruncError, StateError
+from .fdutil import write_all
 
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
 MAX_ID = 255  # a container id is a directory name
+FORMAT = 2
+STATE_MAX = 16 << 20
+# every file pyrunc puts in a container's directory, removed with it
+FILES = ("state.json", "state.json.tmp", "front", "front.tmp", "exec.fifo")
 
 
 def check_id(cid):
     """Refuse ids that could escape the state directory or not fit in it."""
     if cid is None or cid == "":
         raise PyruncError("container id cannot be empty")
-    if len(cid.encode()) > MAX_ID:
-        raise PyruncError(f"invalid container id: {len(cid.encode())} bytes long, at most {MAX_ID}")
+    if len(cid.encode(errors="surrogateescape")) > MAX_ID:
+        raise PyruncError(f"invalid container id: {len(cid.encode(errors='surrogateescape'))} bytes long, "
+                          f"at most {MAX_ID}")
     if cid in (".", "..") or not _ID_CHARS.issuperset(cid):
         shown = cid if len(cid) < 80 else cid[:77] + "..."
         raise PyruncError(f"invalid container id format: {shown!r} "
@@ -48,6 +58,26 @@ def proc_stat(pid):
     return fields[0].decode(), int(fields[19])
 
 
+def _ours(data):
+    """Did pyrunc write this state document?  (Also the format before the marker: pid,
+    starttime and cgroups as pyrunc 0.1 wrote them.)"""
+    if not isinstance(data, dict):
+        return False
+    if data.get("runtime") == "pyrunc":
+        return True
+    return isinstance(data.get("starttime"), int) and isinstance(data.get("cgroups"), dict) \
+        and "init_process_pid" not in data
+
+
+def _legacy(data):
+    """A state of pyrunc 0.1 in today's form."""
+    data = dict(data)
+    data["runtime"] = "pyrunc"
+    data["cgroup"] = {"manager": "fs", "paths": data.pop("cgroups", None) or {},
+                      "created": data.pop("cgroups_created", None) or []}
+    return data
+
+
 class Container:
     def __init__(self, root, cid):
         self.root = root
@@ -57,6 +87,7 @@ class Container:
         self.fifo = os.path.join(self.dir, "exec.fifo")
         self.data = None
         self._lockfd = None
+        self._cg = None
 
     # ----- loading and saving -----
     @classmethod
@@ -66,30 +97,51 @@ class Container:
         if lock:
             c.lock()
         try:
-            with open(c.state_path, "rb") as f:
-                c.data = fastjson.loads(f.read())
-        except FileNotFoundError:
+            c.data = c._read()
+        except BaseException:
             c.unlock()
-            raise PyruncError(f"container {cid!r} does not exist")
-        except ValueError as e:
-            c.unlock()
-            raise PyruncError(f"container {cid!r}: corrupt state file: {e}")
+            raise
         return c
 
-    def save(self):
-        tmp = self.state_path + ".tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    def _read(self):
         try:
-            os.write(fd, fastjson.dumps(self.data).encode())
+            fd = os.open(self.state_path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            raise NotFoundError(f"container {self.id!r} does not exist")
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise ForeignContainerError(f"container {self.id!r}: its state.json is a symlink; "
+                                            "pyrunc does not touch it")
+            raise PyruncError(f"container {self.id!r}: cannot read its state: {e.strerror}")
+        try:
+            raw = os.read(fd, STATE_MAX + 1)
         finally:
             os.close(fd)
-        os.rename(tmp, self.state_path)
+        try:
+            data = fastjson.loads(raw)
+        except ValueError as e:
+            raise PyruncError(f"container {self.id!r}: corrupt state file: {e}")
+        if not _ours(data):
+            raise ForeignContainerError(
+                f"container {self.id!r} was not created by pyrunc (its state in {self.dir} belongs to "
+                "another runtime): pyrunc does not touch it")
+        if "cgroup" not in data:
+            data = _legacy(data)
+        return data
+
+    def save(self):
+        """Write state.json, then the front's record (a reader never sees a half file)."""
+        self.data["runtime"] = "pyrunc"
+        self.data["format"] = FORMAT
+        _atomic_write(self.state_path, fastjson.dumps(self.data).encode())
+        from .front import record
+        _atomic_write(os.path.join(self.dir, "front"), record(self))
 
     def lock(self):
         try:
             fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except FileNotFoundError:
-            raise PyruncError(f"container {self.id!r} does not exist")
+            raise NotFoundError(f"container {self.id!r} does not exist")
         fcntl.flock(fd, fcntl.LOCK_EX)
         self._lockfd = fd
 
@@ -98,10 +150,34 @@ class Container:
             os.close(self._lockfd)
             self._lockfd = None
 
+    def locked(self):
+        """with c.locked(): ... -- the container's lock for the block (taken if not held)."""
+        import contextlib
+
+        @contextlib.contextmanager
+        def held():
+            mine = self._lockfd is None
+            if mine:
+                self.lock()
+            try:
+                yield self
+            finally:
+                if mine:
+                    self.unlock()
+        return held()
+
     # ----- status -----
     @property
     def pid(self):
         return self.data.get("pid", 0) if self.data else 0
+
+    @property
+    def cgroup(self):
+        """The cgroup manager of this container (the one recorded at create)."""
+        if self._cg is None:
+            from .cgroups import from_record
+            self._cg = from_record(self.data.get("cgroup"))
+        return self._cg
 
     def init_alive(self):
         pid = self.pid
@@ -113,61 +189,38 @@ class Container:
     def status(self):
         if not self.init_alive():
             return "stopped"
-        if self._frozen():
+        if self.cgroup.frozen():
             return "paused"  # before created, as runc: a created container can be paused
         if os.path.exists(self.fifo):
             return "created"
         return "running"
 
-    def cgroup_paths(self, what):
-        """The container's cgroups, for a command that needs them: a rootless container
-        that could not have one gets a clear error instead of an empty answer."""
-        paths = self.data.get("cgroups") or {}
-        if not paths:
-            raise PyruncError(f"{what}: container {self.id} has no cgroup (it was created rootless "
-                              "without a cgroup this user can write)")
-        return paths
-
-    def _frozen(self):
-        # here rather than in cgroups (which freezes and thaws): state is on the hot path
-        # and needs nothing else of that module
-        paths = self.data.get("cgroups") or {}
-        if paths.get("freezer"):
-            f, frozen = os.path.join(paths["freezer"], "freezer.state"), ("FROZEN", "FREEZING")
-        elif paths.get("unified"):
-            f, frozen = os.path.join(paths["unified"], "cgroup.freeze"), ("1",)
-        else:
-            return False
-        try:
-            with open(f) as fh:
-                return fh.read().strip() in frozen
-        except OSError:
-            return False
+    def require_status(self, *allowed, msg=None):
+        st = self.status()
+        if st not in allowed:
+            raise StateError((msg or "container {id} is {status}").format(id=self.id, status=st))
+        return st
 
     def pidfd(self):
         """A pidfd of the init, checked against the saved start time, or None if gone."""
+        from .fdutil import pidfd_open
         pid = self.pid
         if not pid:
             return None
-        try:
-            fd = os.pidfd_open(pid)
-        except ProcessLookupError:
+        fd = pidfd_open(pid)
+        if fd is None:
             return None
-        except OSError as e:
-            if e.errno == errno.EINVAL:  # the pid is still held but its task is gone
-                return None
-            raise
         # the pidfd pins this pid: if the start time matches now, the fd is our init
         if not self.init_alive():
             os.close(fd)
             return None
         return fd
 
-    def oci_state(self):
+    def oci_state(self, status=None):
         """The state document of `pyrunc state` (runtime-spec state plus runc's fields)."""
         from . import SPEC_VERSION
         d = self.data
-        status = self.status()
+        status = status or self.status()
         out = {
             "ociVersion": SPEC_VERSION,
             "id": self.id,
@@ -182,8 +235,11 @@ class Container:
             out["annotations"] = d["annotations"]
         return out
 
+    def render_state(self, status=None):
+        return fastjson.dumps(self.oci_state(status), indent=2) + "\n"
+
     def remove_dir(self):
-        for name in ("state.json", "state.json.tmp", "exec.fifo"):
+        for name in FILES:
             try:
                 os.unlink(os.path.join(self.dir, name))
             except FileNotFoundError:
@@ -196,6 +252,16 @@ class Container:
             self.unlock()
             raise PyruncError(f"cannot remove the state directory {self.dir}: {e.strerror}")
         self.unlock()
+
+
+def _atomic_write(path, data):
+    tmp = path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    try:
+        write_all(fd, data)
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
 
 
 def list_ids(root):

@@ -7,7 +7,7 @@ import _signal as signal
 import os
 
 from .errors import PyruncError
-from .launch import write_all as _write_all
+from .fdutil import write_all as _write_all
 
 FORWARD = [signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1,
            signal.SIGUSR2, signal.SIGALRM, signal.SIGCONT, signal.SIGTSTP, signal.SIGTTIN,
@@ -21,37 +21,43 @@ def exit_code(status):
 
 
 class Console:
-    """A listening socket that receives the pty master from the container's init."""
+    """The pty master, received from the container's init over a socketpair: one end stays
+    here, the other is passed to the executor as a descriptor (CONSOLE's socket_fd), so no
+    named socket is made anywhere (a shared /tmp, a tmp cleaner, another user)."""
 
     def __init__(self):
         import socket
-        self.dir = f"/tmp/.pyrunc-run-{os.getpid()}-{os.urandom(4).hex()}"
-        os.mkdir(self.dir, 0o700)
-        self.path = os.path.join(self.dir, "console.sock")
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(self.path)
-        self.sock.listen(1)
+        self.sock, self._peer = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.master = -1
+
+    def peer_fd(self, low):
+        """The executor's end, inheritable at a number >= low (closed by close_peer)."""
+        from .fdutil import inheritable_at
+        fd = inheritable_at(self._peer.detach(), low)
+        self._peer = fd
+        return fd
+
+    def close_peer(self):
+        if isinstance(self._peer, int):
+            os.close(self._peer)
+        elif self._peer is not None:
+            self._peer.close()
+        self._peer = None
 
     def receive(self):
         import socket
-        conn, _ = self.sock.accept()
-        with conn:
-            _, fds, _, _ = socket.recv_fds(conn, 64, 1)
+        self.close_peer()
+        _, fds, _, _ = socket.recv_fds(self.sock, 64, 1)
         if not fds:
             raise PyruncError("console: no terminal received from the container")
         self.master = fds[0]
         self.close_socket()
 
     def close_socket(self):
+        self.close_peer()
         if self.sock is not None:
             self.sock.close()
             self.sock = None
-            for p in (self.path, self.dir):
-                try:
-                    (os.unlink if p == self.path else os.rmdir)(p)
-                except OSError:
-                    pass
 
 
 def terminal_size():

@@ -4,10 +4,12 @@ import struct
 
 import pytest
 
-from pyrunc import devices, resources
-from pyrunc.cgroups import Hierarchy
+from pyrunc.cgroups import devices, resources
+from pyrunc.cgroups.hierarchy import Hierarchy
+from pyrunc.config import Device
 from pyrunc.commands.events import duration
-from pyrunc.commands.update import merge, ram_bytes
+from pyrunc.commands.update import ram_bytes
+from pyrunc.ops.update import merge
 from pyrunc.errors import PyruncError
 
 
@@ -28,7 +30,7 @@ def fake(tmp_path, version, files):
 
 def writes(res, dirs, update=False):
     warned = []
-    out = [(w.file, w.value) for w in resources.plan(res, dirs, warned.append, update)]
+    out = [(w.file, w.value) for w in resources.writes(res, dirs, warned.append, update)]
     return out, warned
 
 
@@ -176,7 +178,7 @@ def test_bpf_program_matches_rules(cfg):
 
 def test_v1_lines_and_defaults():
     rl = devices.rules([{"allow": True, "type": "c", "major": 10, "minor": 229, "access": "wr"}],
-                       [{"path": "/dev/null"}])
+                       [Device({"path": "/dev/null", "type": "c", "major": 1, "minor": 3})])
     lines = devices.v1_lines(rl)
     assert lines[0] == ("devices.deny", "a")
     assert lines[1] == ("devices.allow", "c 10:229 rw")

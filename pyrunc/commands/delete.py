@@ -1,4 +1,4 @@
-from ..lifecycle import delete
+from ..ops.delete import delete
 
 
 def main(a):

@@ -8,11 +8,9 @@ it ends when the container stops.
 import sys
 import time
 
-from .. import cgroups
 from ..errors import PyruncError
 from ..fastjson import dumps
 from ..state import Container
-from ..stats import oom_kills, stats
 
 UNITS = (("ns", 1e-9), ("us", 1e-6), ("µs", 1e-6), ("ms", 1e-3), ("s", 1.0), ("m", 60.0), ("h", 3600.0))
 
@@ -55,23 +53,23 @@ def main(a):
     c = Container.load(a.root, a.id)
     if c.status() == "stopped":
         raise PyruncError(f"container {a.id} is not running")
-    paths = c.cgroup_paths("events")
-    hs = cgroups.probe()
+    mgr = c.cgroup
+    mgr.require("events", c.id)
     if a.stats:
-        _emit("stats", a.id, stats(paths, hs))
+        _emit("stats", a.id, mgr.stats())
         return
-    ooms = oom_kills(paths, hs)
+    ooms = mgr.oom_kills()
     next_stats = time.monotonic()
     while c.init_alive():
         now = time.monotonic()
-        n = oom_kills(paths, hs)
+        n = mgr.oom_kills()
         if n > ooms:
             ooms = n
             _emit("oom", a.id)
         if now >= next_stats:
-            _emit("stats", a.id, stats(paths, hs))
+            _emit("stats", a.id, mgr.stats())
             next_stats = now + interval
         time.sleep(min(0.1, max(0.0, next_stats - time.monotonic())))
-    n = oom_kills(paths, hs)
+    n = mgr.oom_kills()
     if n > ooms:
         _emit("oom", a.id)

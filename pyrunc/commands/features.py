@@ -12,11 +12,12 @@ import sys
 from .. import SPEC_VERSION, __version__
 from ..fastjson import dumps
 from .. import seccomp
-from ..specconv import HOOKS
+from ..config import HOOKS
 
 
 def document():
-    from .. import caps, mountopts, specconv
+    from .. import caps, mountopts
+    from ..compiler import NS_FLAGS
     opts = set(mountopts.FLAGS) | set(mountopts.PROPAGATION) | set(mountopts.RECURSIVE)
     opts -= set(mountopts.UNSUPPORTED)
     try:
@@ -29,7 +30,7 @@ def document():
         "hooks": list(HOOKS),
         "mountOptions": sorted(opts),
         "linux": {
-            "namespaces": sorted(specconv.NS_FLAGS),
+            "namespaces": sorted(NS_FLAGS),
             "capabilities": list(caps.NAMES),
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": True},
             "seccomp": {

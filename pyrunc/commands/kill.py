@@ -1,8 +1,9 @@
-from ..lifecycle import kill, parse_signal
+from ..ops.kill import kill, parse_signal
 from ..state import Container
 
 
 def main(a):
     sig = parse_signal(a.signal)
     c = Container.load(a.root, a.id, lock=True)
-    kill(c, sig, a.all)
+    with c.locked():
+        kill(c, sig, a.all)

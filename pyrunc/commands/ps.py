@@ -2,7 +2,6 @@
 
 import sys
 
-from .. import cgroups
 from ..errors import PyruncError
 from ..fastjson import dumps
 from ..state import Container
@@ -13,7 +12,8 @@ def main(a):
     if fmt not in ("table", "json"):
         raise PyruncError(f"invalid format option: {fmt} (want table or json)")
     c = Container.load(a.root, a.id)
-    pids = cgroups.pids(c.cgroup_paths("ps")) if c.status() != "stopped" else []
+    c.cgroup.require("ps", c.id)
+    pids = c.cgroup.pids() if c.status() != "stopped" else []
     if fmt == "json":
         sys.stdout.write(dumps(pids) + "\n")
         return

@@ -1,7 +1,8 @@
-from ..lifecycle import start
+from ..ops.start import start
 from ..state import Container
 
 
 def main(a):
     c = Container.load(a.root, a.id, lock=True)
-    start(c)
+    with c.locked():
+        start(c)

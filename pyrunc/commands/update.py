@@ -1,18 +1,9 @@
-"""update: change a running container's resources, as runc update does.
+"""update: the request (--resources FILE, --resources - for JSON on stdin as containerd sends
+it, or the individual flags) given to ops/update.py, which merges and applies it."""
 
-The request (--resources FILE, --resources - for JSON on stdin as containerd sends it, or the
-individual flags) is merged into the resources saved at create and by earlier updates; the
-merged set is checked as a whole and written.  If a write fails, the previous set is written
-back and the saved state is left unchanged: a request applies entirely or not at all, as far
-as the kernel lets a set of cgroup files be.  Device rules are not updated (as runc).
-"""
-
-import os
 import sys
 
-from .. import cgroups, resources
-from ..errors import PyruncError
-from ..log import log
+from ..errors import ConfigError, PyruncError, StateError, UsageError
 from ..state import Container
 
 RAM_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
@@ -32,9 +23,9 @@ def ram_bytes(text, flag):
     try:
         v = float(num)
     except ValueError:
-        raise PyruncError(f"invalid value for {flag}: {text!r} (want bytes, or a number with k, m, g, t, p)")
+        raise UsageError(f"invalid value for {flag}: {text!r} (want bytes, or a number with k, m, g, t, p)")
     if v < 0:
-        raise PyruncError(f"invalid value for {flag}: {text!r} must not be negative (except -1)")
+        raise UsageError(f"invalid value for {flag}: {text!r} must not be negative (except -1)")
     return int(v * RAM_UNITS[unit])
 
 
@@ -42,9 +33,9 @@ def _int(text, flag, signed=False):
     try:
         v = int(text, 10)
     except ValueError:
-        raise PyruncError(f"invalid value for {flag}: {text!r} is not a number")
+        raise UsageError(f"invalid value for {flag}: {text!r} is not a number")
     if v < 0 and not signed:
-        raise PyruncError(f"invalid value for {flag}: {text!r} must not be negative")
+        raise UsageError(f"invalid value for {flag}: {text!r} must not be negative")
     return v
 
 
@@ -72,108 +63,41 @@ def request_from_flags(a):
     if a.pids_limit is not None:
         r["pids"]["limit"] = _int(a.pids_limit, "pids-limit", signed=True)
     if a.l3_cache_schema or a.mem_bw_schema:
-        raise PyruncError("Intel RDT is not supported by pyrunc (--l3-cache-schema, --mem-bw-schema)")
+        raise UsageError("Intel RDT is not supported by pyrunc (--l3-cache-schema, --mem-bw-schema)")
     return r
 
 
+MAX_REQUEST = 1 << 20
+
+
 def request_from_json(src):
-    from .. import fastjson
+    from ..config import parse_json, read_document
     from ..schema import load_schema, validate
-    try:
-        if src == "-":
-            raw = sys.stdin.buffer.read()
-        else:
-            with open(src, "rb") as f:
-                raw = f.read()
-    except OSError as e:
-        raise PyruncError(f"--resources {src}: {e.strerror}")
-    try:
-        r = fastjson.loads(raw)
-    except ValueError as e:
-        raise PyruncError(f"--resources: not valid JSON: {e}")
+    if src == "-":
+        raw = sys.stdin.buffer.read(MAX_REQUEST + 1)
+        if len(raw) > MAX_REQUEST:
+            raise ConfigError(f"too large (more than {MAX_REQUEST} bytes)", source="--resources")
+    else:
+        raw = read_document(src, src, limit=MAX_REQUEST,
+                            error=lambda msg: ConfigError(msg, source="--resources"))
+    r = parse_json(raw, "--resources")
     if not isinstance(r, dict):
-        raise PyruncError("--resources: want a JSON object (linux.resources of config.json)")
+        raise ConfigError("want a JSON object (linux.resources of config.json)", source="--resources")
     schema = load_schema("config-schema.json")
     sub = schema["properties"]["linux"]["properties"]["resources"]
     try:
         validate(r, sub, root=schema, path="resources")
-    except PyruncError as e:
-        raise PyruncError("--resources: " + str(e).replace("config.json: ", "", 1))
+    except ConfigError as e:
+        e.source = "--resources"
+        raise
     return r
 
 
-def _upsert(old, new):
-    out = [dict(d) for d in old or ()]
-    for d in new:
-        for o in out:
-            if o.get("major") == d.get("major") and o.get("minor") == d.get("minor"):
-                o.update(d)
-                break
-        else:
-            out.append(dict(d))
-    return out
-
-
-DEVICE_LISTS = ("weightDevice", "throttleReadBpsDevice", "throttleWriteBpsDevice",
-                "throttleReadIOPSDevice", "throttleWriteIOPSDevice")
-
-
-def merge(old, req):
-    """The resources after the request: scalars replace, per-device lists are upserted by
-    major:minor, maps (rdma, unified) are merged key by key."""
-    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in (old or {}).items()}
-    for key, value in req.items():
-        if key == "devices":
-            if value:
-                log.warning("linux.resources.devices cannot be changed by update; ignored (as runc)")
-            continue
-        if key == "hugepageLimits":
-            byp = {h["pageSize"]: dict(h) for h in out.get(key) or ()}
-            for h in value or ():
-                byp[h["pageSize"]] = dict(h)
-            out[key] = list(byp.values())
-            continue
-        if not isinstance(value, dict):
-            out[key] = value
-            continue
-        cur = dict(out.get(key) or {})
-        for k, v in value.items():
-            if k in DEVICE_LISTS:
-                cur[k] = _upsert(cur.get(k), v or ())
-            elif isinstance(v, dict) and isinstance(cur.get(k), dict):
-                cur[k] = dict(cur[k], **v)
-            elif k == "priorities":
-                byn = {p["name"]: p for p in cur.get(k) or ()}
-                byn.update({p["name"]: p for p in v or ()})
-                cur[k] = list(byn.values())
-            else:
-                cur[k] = v
-        out[key] = cur
-    return out
-
-
 def main(a):
+    from ..ops.update import update
     c = Container.load(a.root, a.id, lock=True)
-    if c.status() == "stopped":
-        raise PyruncError(f"cannot update a stopped container: {a.id}")
-    req = request_from_json(a.resources) if a.resources else request_from_flags(a)
-    mem = req.get("memory") or {}
-    if mem.get("limit") == -1 and "swap" not in mem:
-        req["memory"] = dict(mem, swap=0)  # unlimited memory, unlimited swap (as runc)
-    old = c.data.get("resources") or {}
-    new = merge(old, req)
-    paths = c.cgroup_paths("update")
-    hs = cgroups.probe()
-    dirs = resources.Dirs({k: v for k, v in paths.items() if os.path.isdir(v)}, hs)
-    body = {k: v for k, v in new.items() if k != "devices"}
-    writes = resources.plan(body, dirs, warn=log.warning, update=True)
-    try:
-        resources.write_all(writes, dirs)
-    except PyruncError:
-        try:
-            resources.apply({k: v for k, v in old.items() if k != "devices"}, dirs)
-        except PyruncError as e:
-            log.warning(f"update failed and the previous resources could not be restored: {e}")
-        raise
-    c.data["resources"] = new
-    c.save()
+    with c.locked():
+        if c.status() == "stopped":
+            raise StateError(f"cannot update a stopped container: {a.id}")
+        req = request_from_json(a.resources) if a.resources else request_from_flags(a)
+        update(c, req)

@@ -5,7 +5,7 @@ in, not on the host as a whole: on a hybrid host (v1 controllers plus a cgroup2 
 memory limit goes to memory.limit_in_bytes while a hugepage limit may go to the cgroup2
 hierarchy's hugetlb.2MB.max.  docs/resources.md has the table.
 
-`plan()` turns the resources into an ordered list of writes (reading the container's
+`writes()` turns the resources into an ordered list of writes (reading the container's
 cgroup where the order or the file depends on what is there, as runc does); `apply()` does
 them.  Values are checked before anything is written, so that a bad request changes
 nothing.  v1-only fields that cgroup v2 has no file for are ignored on v2 with a warning,
@@ -15,7 +15,9 @@ does (the kernel deprecated them); the TCP buffer limit (kernelTCP) is set on v1
 
 import os
 
-from .errors import PyruncError
+from ..config import nonempty as _set
+from ..errors import CgroupError, ConfigError
+from ..fdutil import read_text as _read
 
 V2_NAMES = {"io": "blkio"}  # v2 controller -> the name used here (the v1 name)
 
@@ -51,12 +53,6 @@ class Write:
         return f"{self.file}={self.value!r}"
 
 
-def _read(path):
-    try:
-        with open(path) as f:
-            return f.read().strip()
-    except OSError:
-        return None
 
 
 def _num(v):
@@ -91,11 +87,11 @@ def swap_v2(swap, limit):
     if swap in (-1, 0) or limit == -1:
         return swap
     if limit == 0:
-        raise PyruncError("linux.resources.memory.swap: a swap limit needs a memory limit")
+        raise ConfigError("linux.resources.memory.swap: a swap limit needs a memory limit")
     if limit < 0:
-        raise PyruncError(f"linux.resources.memory.limit: invalid value {limit}")
+        raise ConfigError(f"linux.resources.memory.limit: invalid value {limit}")
     if swap < limit:
-        raise PyruncError("linux.resources.memory.swap: memory+swap must not be below the memory limit")
+        raise ConfigError("linux.resources.memory.swap: memory+swap must not be below the memory limit")
     return swap - limit
 
 
@@ -124,7 +120,7 @@ class Planner:
     def where(self, ctrl, field):
         d = self.dirs.get(ctrl)
         if d is None:
-            raise PyruncError(f"linux.resources.{field}: there is no {ctrl} controller for this "
+            raise CgroupError(f"linux.resources.{field}: there is no {ctrl} controller for this "
                               "container (not mounted on this host, or not enabled)")
         return d
 
@@ -163,7 +159,7 @@ def _memory(p, m, update):
     if update and m.get("checkBeforeUpdate") and limit > 0:
         cur = p.read("memory", "memory.usage_in_bytes" if version == 1 else "memory.current")
         if cur and cur.isdigit() and limit < int(cur):
-            raise PyruncError(f"linux.resources.memory.limit: {limit} is below the container's "
+            raise CgroupError(f"linux.resources.memory.limit: {limit} is below the container's "
                               f"current memory usage ({cur}); not updated (checkBeforeUpdate)")
     if version == 1:
         memsw = p.exists("memory", "memory.memsw.limit_in_bytes")
@@ -171,7 +167,7 @@ def _memory(p, m, update):
             swap = -1
         if swap and not memsw:
             if swap != -1:
-                raise PyruncError("linux.resources.memory.swap: swap accounting is not enabled on this "
+                raise CgroupError("linux.resources.memory.swap: swap accounting is not enabled on this "
                                   "host (no memory.memsw.limit_in_bytes)")
             swap = 0
         swap_first = False
@@ -279,7 +275,7 @@ def _blkio(p, b):
         wfile = "blkio.bfq.weight" if bfq else "blkio.weight"
         if weight:
             if not p.exists("blkio", wfile):
-                raise PyruncError("linux.resources.blockIO.weight: this host's block I/O controller has no "
+                raise CgroupError("linux.resources.blockIO.weight: this host's block I/O controller has no "
                                   "weight file (blkio.weight or blkio.bfq.weight; is an I/O scheduler "
                                   "with weights in use?)")
             p.add("blkio", wfile, weight, "blockIO.weight")
@@ -308,7 +304,7 @@ def _blkio(p, b):
     for i, d in enumerate(wdev):
         if d.get("weight") is not None:
             if not bfq:
-                raise PyruncError(f"linux.resources.blockIO.weightDevice[{i}]: per-device weights need the "
+                raise CgroupError(f"linux.resources.blockIO.weightDevice[{i}]: per-device weights need the "
                                   "BFQ I/O scheduler on cgroup v2 (no io.bfq.weight)")
             p.add("blkio", "io.bfq.weight", f"{d['major']}:{d['minor']} {d['weight']}",
                   f"blockIO.weightDevice[{i}]")
@@ -357,19 +353,17 @@ def _unified(p, unified):
     if not unified:
         return
     if p.dirs.unified is None:
-        raise PyruncError("linux.resources.unified: this host has no cgroup v2 hierarchy (cgroup v1 only)")
+        raise CgroupError("linux.resources.unified: this host has no cgroup v2 hierarchy (cgroup v1 only)")
     for key, value in unified.items():
         ctrl = key.partition(".")[0]  # the key's form: check()
         if ctrl != "cgroup":
             d = p.dirs.get(V2_NAMES.get(ctrl, ctrl))
             if d is None or d[1] != 2:
-                raise PyruncError(f"linux.resources.unified: {key!r}: controller {ctrl!r} is not "
+                raise CgroupError(f"linux.resources.unified: {key!r}: controller {ctrl!r} is not "
                                   "available in this host's cgroup v2 hierarchy")
         p.out.append(Write("", key, str(value), f"unified.{key}"))
 
 
-def _set(v):
-    return v not in (None, "", [], {})
 
 
 def check(res):
@@ -378,27 +372,27 @@ def check(res):
     m = res.get("memory") or {}
     sw = m.get("swappiness")
     if sw is not None and sw != -1 and not 0 <= sw <= 100:
-        raise PyruncError(f"linux.resources.memory.swappiness: invalid value {sw} (valid range is 0-100)")
+        raise ConfigError(f"linux.resources.memory.swappiness: invalid value {sw} (valid range is 0-100)")
     limit, swap = m.get("limit") or 0, m.get("swap") or 0
     if limit > 0 and swap > 0 and swap < limit:
-        raise PyruncError("linux.resources.memory.swap: memory+swap must not be below the memory limit")
+        raise ConfigError("linux.resources.memory.swap: memory+swap must not be below the memory limit")
     b = res.get("blockIO") or {}
     for name in ("weight", "leafWeight"):
         v = b.get(name)
         if v is not None and v != 0 and not 10 <= v <= 1000:
-            raise PyruncError(f"linux.resources.blockIO.{name}: {v} is out of range [10, 1000]")
+            raise ConfigError(f"linux.resources.blockIO.{name}: {v} is out of range [10, 1000]")
     sizes = None
     for i, h in enumerate(res.get("hugepageLimits") or ()):
         sizes = hugepage_sizes() if sizes is None else sizes
         if h["pageSize"] not in sizes:
-            raise PyruncError(f"linux.resources.hugepageLimits[{i}]: page size {h['pageSize']!r} is not one "
+            raise ConfigError(f"linux.resources.hugepageLimits[{i}]: page size {h['pageSize']!r} is not one "
                               f"of this host's ({', '.join(sorted(sizes)) or 'none'})")
     for key in res.get("unified") or {}:
         if "/" in key or key in (".", ".."):
-            raise PyruncError(f"linux.resources.unified: {key!r} must be a file name (no slashes)")
+            raise ConfigError(f"linux.resources.unified: {key!r} must be a file name (no slashes)")
         ctrl, dot, param = key.partition(".")
         if not dot or not ctrl or not param:
-            raise PyruncError(f"linux.resources.unified: {key!r} must be in the form CONTROLLER.PARAMETER")
+            raise ConfigError(f"linux.resources.unified: {key!r} must be in the form CONTROLLER.PARAMETER")
     from .devices import rules
     rules(res.get("devices"))
 
@@ -416,7 +410,7 @@ def v2_controllers(res):
     return need
 
 
-def plan(res, dirs, warn=None, update=False):
+def writes(res, dirs, warn=None, update=False):
     """The ordered writes for linux.resources (devices excepted: see devices.py)."""
     p = Planner(dirs, warn or (lambda msg: None))
     res = res or {}
@@ -441,16 +435,16 @@ def write_all(writes, dirs):
         except FileNotFoundError:
             if w.allow_missing:
                 continue
-            raise PyruncError(f"linux.resources.{w.field}: {path} does not exist on this host")
+            raise CgroupError(f"linux.resources.{w.field}: {path} does not exist on this host")
         except OSError as e:
-            raise PyruncError(f"linux.resources.{w.field}: open {path}: {e.strerror}")
+            raise CgroupError(f"linux.resources.{w.field}: open {path}: {e.strerror}")
         try:
             os.write(fd, w.value.encode())
         except OSError as e:
-            raise PyruncError(f"linux.resources.{w.field}: write {w.value!r} to {path}: {e.strerror}")
+            raise CgroupError(f"linux.resources.{w.field}: write {w.value!r} to {path}: {e.strerror}")
         finally:
             os.close(fd)
 
 
 def apply(res, dirs, warn=None, update=False):
-    write_all(plan(res, dirs, warn, update), dirs)
+    write_all(writes(res, dirs, warn, update), dirs)

@@ -1,22 +1,44 @@
-"""Config checks and plan compilation, without running anything."""
+"""The model and the compiler, without running anything: plans are compiled against a Host
+with fixed answers, so these tests hold on any machine."""
 
 import pytest
 
-from pyrunc import cgroups, lifecycle, mountopts as mo, specconv, state
+from pyrunc import config, mountopts as mo, state
+from pyrunc.cgroups import hierarchy
 from pyrunc.commands.spec import default_spec
-from pyrunc.errors import PyruncError
+from pyrunc.compiler import NS_FLAGS, Inputs, compile_create, compile_exec
+from pyrunc.errors import ConfigError, PyruncError
+from pyrunc.host import Host
+from pyrunc.ops.kill import parse_signal
+
+HYBRID = [hierarchy.Hierarchy("memory", "/sys/fs/cgroup/memory", "/", 1, ["memory"]),
+          hierarchy.Hierarchy("unified", "/sys/fs/cgroup/unified", "/", 2, [])]
 
 
-def opts(**kw):
-    kw.setdefault("cgroup_paths", {"memory": "/sys/fs/cgroup/memory/x"})
-    return specconv.Options("/bundle", fifo=9, cid="c1", **kw)
+def fake_host(**kw):
+    kw.setdefault("cgroup_hierarchies", HYBRID)
+    kw.setdefault("has_kcore", True)
+    kw.setdefault("apparmor_enabled", False)
+    kw.setdefault("selinux_enabled", False)
+    kw.setdefault("apparmor_attr", "exec")
+    kw.setdefault("path_kinds", {})
+    return Host(**kw)
 
 
-def compile_default(**kw):
+def inputs(**kw):
+    kw.setdefault("cgroup_join", [(1, "/sys/fs/cgroup/memory/x")])
+    kw.setdefault("cgroup_mounts", {"memory": "/sys/fs/cgroup/memory/x"})
+    return Inputs("c1", fifo_fd=9, **kw)
+
+
+def spec_of(cfg, bundle="/bundle"):
+    return config.build(cfg, bundle)
+
+
+def compile_default(host=None, **kw):
     cfg = default_spec()
     cfg["process"]["terminal"] = False
-    specconv.check(cfg)
-    return specconv.compile_plan(cfg, opts(**kw))
+    return compile_create(spec_of(cfg), host or fake_host(), inputs(**kw))
 
 
 def test_plan_order():
@@ -25,7 +47,7 @@ def test_plan_order():
     # stage 1 joins the cgroups (host paths) and ends with the clone; the init waits for
     # start last, then execs
     assert names[:3] == ["CGROUP_JOIN", "CLONE", "WAIT_GO"]
-    assert p.ops[0][1] == ("v1:/sys/fs/cgroup/memory/x",)
+    assert p.ops[0][1] == (1, "/sys/fs/cgroup/memory/x")
     assert names[-3:] == ["READY", "WAIT_START", "EXEC"]
     for before, after in [("ROOTFS", "MOUNT"), ("MOUNT", "MKNOD"), ("MKNOD", "MASK"), ("MASK", "ROOT_READONLY"),
                           ("READONLY", "ROOT_READONLY"), ("ROOT_READONLY", "PIVOT"), ("PIVOT", "HOSTNAME"),
@@ -33,19 +55,28 @@ def test_plan_order():
         assert names.index(before) < names.index(after), (before, after)
 
 
+def test_ops_carry_their_config_field():
+    p = compile_default()
+    fields = {o.name: o.field for o in p.ops}
+    assert fields["HOSTNAME"] == "hostname" and fields["USER"] == "process.user"
+    mounts = [o.field for o in p.ops if o.name == "MOUNT"]
+    assert mounts[0] == "mounts[0]"
+    assert fields["EXEC"] == "process.args"
+
+
 def test_clone_flags():
     p = compile_default()
     flags = int(dict(p.ops)["CLONE"][0])
-    assert flags == sum(specconv.NS_FLAGS[t] for t in ("pid", "network", "ipc", "uts", "mount"))
+    assert flags == sum(NS_FLAGS[t] for t in ("pid", "network", "ipc", "uts", "mount"))
 
 
 def test_user_namespace_waits_for_maps():
     cfg = default_spec(rootless=True)
     cfg["process"]["terminal"] = False
-    specconv.check(cfg)
-    names = specconv.compile_plan(cfg, opts()).names()
+    s = spec_of(cfg)
+    names = compile_create(s, fake_host(), inputs()).names()
     assert names.index("CLONE") < names.index("WAIT_GO") < names.index("SETSID")
-    assert dict(specconv.compile_plan(cfg, opts()).ops)["WAIT_GO"] == (1,)
+    assert dict(compile_create(s, fake_host(), inputs()).ops)["WAIT_GO"] == (1,)
     assert "MKNOD" not in names and "BINDDEV" in names  # no mknod in a user namespace
 
 
@@ -54,7 +85,7 @@ def test_join_order():
     cfg["linux"]["namespaces"] = [{"type": "mount", "path": "/m"}, {"type": "network", "path": "/n"},
                                   {"type": "user", "path": "/u"}, {"type": "pid"}]
     cfg.pop("hostname")
-    p = specconv.compile_plan(cfg, opts())
+    p = compile_create(spec_of(cfg), fake_host(), inputs())
     joins = [a[0] for op, a in p.ops if op == "SETNS"]
     assert joins == ["/u", "/n", "/m"]
 
@@ -75,22 +106,31 @@ def test_sysctl_rules():
     cfg = default_spec()
     for key in ("net.ipv4.ip_forward", "kernel.shmmax", "fs.mqueue.queues_max", "kernel.domainname"):
         cfg["linux"]["sysctl"] = {key: "1"}
-        specconv.check(cfg)
+        spec_of(cfg)
     for key in ("kernel.panic", "vm.swappiness", "kernel.hostname"):
         cfg["linux"]["sysctl"] = {key: "1"}
         with pytest.raises(PyruncError):
-            specconv.check(cfg)
+            spec_of(cfg)
     cfg["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1"}
     cfg["linux"]["namespaces"] = [{"type": "mount"}, {"type": "uts"}]
     with pytest.raises(PyruncError, match="network namespace"):
-        specconv.check(cfg)
-    assert specconv.sysctl_path("net.ipv4.conf.all.forwarding") == "sys/net/ipv4/conf/all/forwarding"
-    assert specconv.sysctl_path("net/ipv4/conf/eth0.100/forwarding") == "sys/net/ipv4/conf/eth0.100/forwarding"
+        spec_of(cfg)
+    assert config.sysctl_path("net.ipv4.conf.all.forwarding") == "sys/net/ipv4/conf/all/forwarding"
+    assert config.sysctl_path("net/ipv4/conf/eth0.100/forwarding") == "sys/net/ipv4/conf/eth0.100/forwarding"
+
+
+def test_config_errors_name_source_and_field():
+    cfg = default_spec()
+    cfg["linux"]["namespaces"].append({"type": "pid"})
+    with pytest.raises(ConfigError) as e:
+        spec_of(cfg)
+    assert e.value.field == "linux.namespaces[5]" and e.value.source == "config.json"
+    assert str(e.value) == "config.json: linux.namespaces[5]: duplicate namespace 'pid'"
 
 
 def test_clean_paths():
-    assert specconv.clean("proc") == "/proc"
-    assert specconv.clean("//a/../../b/./c/") == "/b/c"
+    assert config.clean("proc") == "/proc"
+    assert config.clean("//a/../../b/./c/") == "/b/c"
 
 
 def test_ids():
@@ -103,14 +143,14 @@ def test_ids():
 
 def test_signals():
     import signal
-    assert lifecycle.parse_signal("KILL") == signal.SIGKILL
-    assert lifecycle.parse_signal("sigterm") == signal.SIGTERM
-    assert lifecycle.parse_signal("9") == 9
-    assert lifecycle.parse_signal(None) == signal.SIGTERM
-    assert lifecycle.parse_signal("RTMIN+2") == signal.SIGRTMIN + 2
+    assert parse_signal("KILL") == signal.SIGKILL
+    assert parse_signal("sigterm") == signal.SIGTERM
+    assert parse_signal("9") == 9
+    assert parse_signal(None) == signal.SIGTERM
+    assert parse_signal("RTMIN+2") == signal.SIGRTMIN + 2
     for bad in ("0", "99", "NOPE", "SIG_DFL", "RTMIN+99"):
         with pytest.raises(PyruncError):
-            lifecycle.parse_signal(bad)
+            parse_signal(bad)
 
 
 MOUNTINFO = """\
@@ -126,18 +166,16 @@ MOUNTINFO = """\
 def test_cgroup_paths(tmp_path):
     mi = tmp_path / "mountinfo"
     mi.write_text(MOUNTINFO)
-    hs = cgroups.probe(str(mi))
+    hs = hierarchy.probe(str(mi))
     assert [h.key for h in hs] == ["memory", "cpu", "systemd", "unified"]
-    assert cgroups.layout(hs) == "hybrid"
+    assert hierarchy.layout(hs) == "hybrid"
     own = {"memory": "/sup/me", "cpu": "/", "cpuacct": "/", "systemd": "/", "": "/"}
-    p = cgroups.paths_for("/a/b", "id", hs, own)
+    p = hierarchy.paths_for("/a/b", "id", hs, own)
     assert p["memory"] == "/sys/fs/cgroup/memory/a/b" and p["cpu"] == "/sys/fs/cgroup/cpu,cpuacct/a/b"
-    p = cgroups.paths_for("rel", "id", hs, own)
+    p = hierarchy.paths_for("rel", "id", hs, own)
     assert p["memory"] == "/sys/fs/cgroup/memory/sup/me/rel" and p["unified"] == "/sys/fs/cgroup/unified/rel"
-    p = cgroups.paths_for(None, "id", hs, own)
+    p = hierarchy.paths_for(None, "id", hs, own)
     assert p["memory"] == "/sys/fs/cgroup/memory/sup/me/id"
-
-
 
 
 def test_lsm_profile_and_labels_where_enabled(monkeypatch):
@@ -153,8 +191,8 @@ def test_lsm_profile_and_labels_where_enabled(monkeypatch):
     cfg["linux"]["mountLabel"] = "system_u:object_r:c_file_t:s0"
     cfg["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW"}
     cfg["hooks"] = {"startContainer": [{"path": "/bin/true"}]}
-    specconv.check(cfg)
-    p = specconv.compile_plan(cfg, opts())
+    s = spec_of(cfg)
+    p = compile_create(s, fake_host(apparmor_enabled=True, selinux_enabled=True), inputs(mount_label=s.mount_label))
     names = p.names()
     writes = [a for n, a in p.ops if n == "PROC_WRITE" and "attr" in a[0]]
     assert [w[0].startswith("thread-self/attr/") for w in writes] == [True, True]
@@ -162,10 +200,10 @@ def test_lsm_profile_and_labels_where_enabled(monkeypatch):
     first = next(i for i, (n, a) in enumerate(p.ops) if n == "PROC_WRITE" and "attr" in a[0])
     assert names.index("HOOK") < first < names.index("SECCOMP") < names.index("EXEC")
     mounts = [a for n, a in p.ops if n == "MOUNT"]
-    proc = next(a for a in mounts if a[2] == "proc")
-    assert 'context="system_u:object_r:c_file_t:s0"' in proc[4]
-    tmpfs_dev = next(a for a in mounts if a[1] == "/dev")
-    assert tmpfs_dev[4].endswith(',context="system_u:object_r:c_file_t:s0"')
+    proc = next(a for a in mounts if a[3] == "proc")
+    assert 'context="system_u:object_r:c_file_t:s0"' in proc[5]
+    tmpfs_dev = next(a for a in mounts if a[2] == "/dev")
+    assert tmpfs_dev[5].endswith(',context="system_u:object_r:c_file_t:s0"')
 
 
 def test_lsm_refused_where_not_enabled(monkeypatch, capsys):
@@ -177,20 +215,57 @@ def test_lsm_refused_where_not_enabled(monkeypatch, capsys):
         cfg = default_spec()
         cfg["process"][key] = value
         with pytest.raises(PyruncError, match=f"process.{key} '{value}': {needle}"):
-            specconv.check(cfg)
+            spec_of(cfg)
     # a mount label alone confines nothing: ignored with a warning, as crun does
     cfg = default_spec()
     cfg["linux"]["mountLabel"] = "lab"
-    specconv.check(cfg)
-    mounts = [a for n, a in specconv.compile_plan(cfg, opts()).ops if n == "MOUNT"]
-    assert mounts and not any("context=" in a[4] for a in mounts)
+    s = spec_of(cfg)
+    label = lsm.check_mount_label(s.mount_label)
+    mounts = [a for n, a in compile_create(s, fake_host(), inputs(mount_label=label)).ops if n == "MOUNT"]
+    assert mounts and not any("context=" in a[5] for a in mounts)
     assert "linux.mountLabel 'lab' ignored: SELinux is not enabled" in capsys.readouterr().err
 
 
 def test_cgroup_join_v1_and_v2():
     """v1 hierarchies are joined by the executor itself, v2 at the clone (CLONE_INTO_CGROUP);
     no cgroups (rootless without a writable one), no op."""
-    p = compile_default(cgroup_paths={"pids": "/sys/fs/cgroup/pids/c", "unified": "/sys/fs/cgroup/unified/c"})
-    assert p.ops[0] == ("CGROUP_JOIN", ("v1:/sys/fs/cgroup/pids/c", "v2:/sys/fs/cgroup/unified/c"))
-    p = compile_default(cgroup_paths={})
+    p = compile_default(cgroup_join=[(1, "/sys/fs/cgroup/pids/c"), (2, "/sys/fs/cgroup/unified/c")])
+    assert [tuple(o) for o in p.ops[:2]] == [("CGROUP_JOIN", (1, "/sys/fs/cgroup/pids/c")),
+                                             ("CGROUP_JOIN", (2, "/sys/fs/cgroup/unified/c"))]
+    p = compile_default(cgroup_join=[])
     assert "CGROUP_JOIN" not in p.names()
+
+
+def test_compiler_reads_the_host_only_through_host():
+    """The same model gives different plans on different (fake) hosts, and compiling touches
+    nothing: the bind source is judged by the host's answer, not by the disk."""
+    cfg = default_spec()
+    cfg["process"]["terminal"] = False
+    cfg["mounts"].append({"destination": "/data", "type": "bind", "source": "/no/such/source/on/this/disk",
+                          "options": ["rbind"]})
+    s = spec_of(cfg)
+    host = fake_host(has_kcore=False, path_kinds={"/no/such/source/on/this/disk": "f"})
+    p = compile_create(s, host, inputs())
+    bind = next(a for n, a in p.ops if n == "MOUNT" and a[2] == "/data")
+    assert bind[6] == "f"
+    assert not any(n == "SYMLINK" and a[1] == "/dev/core" for n, a in p.ops)
+    p = compile_create(s, fake_host(path_kinds={"/no/such/source/on/this/disk": "d"}), inputs())
+    assert next(a for n, a in p.ops if n == "MOUNT" and a[2] == "/data")[6] == "d"
+    assert any(n == "SYMLINK" and a[1] == "/dev/core" for n, a in p.ops)
+    v2 = fake_host(cgroup_hierarchies=[hierarchy.Hierarchy("unified", "/sys/fs/cgroup", "/", 2, ["memory"])],
+                   path_kinds={"/no/such/source/on/this/disk": "d"})
+    p = compile_create(s, v2, inputs(cgroup_mounts={"unified": "/sys/fs/cgroup/x"}))
+    cg = next(a for n, a in p.ops if n == "MOUNT" and a[2] == "/sys/fs/cgroup")
+    assert cg[0] == "/sys/fs/cgroup/x"  # pure v2: the container's own cgroup, bound
+
+
+def test_exec_plan():
+    proc = config.check_process({"args": ["sh"], "cwd": "/", "user": {"uid": 5, "gid": 6},
+                                 "terminal": True, "env": ["PATH=/bin"]})
+    p = compile_exec(proc, fake_host(), Inputs("c1", console_fd=7, cgroup_join=[(1, "/cg")]),
+                     {"mount": 11, "pid": 12}, False)
+    names = p.names()
+    assert names[:4] == ["CGROUP_JOIN", "SETNS_FD", "SETNS_FD", "CLONE"]
+    assert dict(p.ops)["CONSOLE"] == ("", 7, 0, 0, -1, -1, 1)
+    assert dict(p.ops)["USER"] == (5, 6, "", 0)
+    assert names[-1] == "EXEC"

@@ -14,7 +14,7 @@ allow rule matches when it grants every requested access, a deny rule when it de
 
 import struct
 
-from .errors import PyruncError
+from ..errors import CgroupError, ConfigError
 
 # (rule, path of the device it is for, or None)
 DEFAULTS = [
@@ -32,14 +32,14 @@ def rules(res_devices, linux_devices=()):
     for i, r in enumerate(res_devices or ()):
         t = r.get("type") or "a"
         if t not in ("a", "b", "c"):
-            raise PyruncError(f"linux.resources.devices[{i}]: invalid device type {t!r} (want a, b or c)")
+            raise ConfigError(f"linux.resources.devices[{i}]: invalid device type {t!r} (want a, b or c)")
         access = r.get("access") or "rwm"
         if not set(access) <= set("rwm"):
-            raise PyruncError(f"linux.resources.devices[{i}]: invalid access {access!r} (letters r, w, m)")
+            raise ConfigError(f"linux.resources.devices[{i}]: invalid access {access!r} (letters r, w, m)")
         major, minor = r.get("major"), r.get("minor")
         out.append((bool(r["allow"]), t, -1 if major is None else major, -1 if minor is None else minor,
                     access))
-    redefined = {d.get("path") for d in linux_devices or ()}
+    redefined = {d.path for d in linux_devices or ()}  # config.Device
     for (t, major, minor, access), path in DEFAULTS:
         if path is None or path not in redefined:
             out.append((True, t, major, minor, access))
@@ -135,7 +135,7 @@ def attach_v2(cgroup_dir, rule_list):
     """Load the program and attach it to the cgroup, replacing any program pyrunc (or
     anyone) attached there before; returns nothing, raises PyruncError."""
     import os
-    from ._native import ffi, lib
+    from .._native import ffi, lib
     insns = program(rule_list)
     buf = ffi.new("char[]", insns)
     fd = lib.pyrunc_bpf_prog_load(buf, len(insns) // 8, ffi.NULL, 0)
@@ -144,13 +144,13 @@ def attach_v2(cgroup_dir, rule_list):
         logbuf = ffi.new("char[]", 65536)
         lib.pyrunc_bpf_prog_load(buf, len(insns) // 8, logbuf, 65536)
         detail = ffi.string(logbuf).decode(errors="replace").strip().splitlines()
-        raise PyruncError(f"linux.resources.devices: cannot load the device eBPF program: "
+        raise CgroupError(f"linux.resources.devices: cannot load the device eBPF program: "
                           f"{os.strerror(err)}{' (' + detail[-1] + ')' if detail else ''}")
     try:
         cg = os.open(cgroup_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as e:
         os.close(fd)
-        raise PyruncError(f"linux.resources.devices: {cgroup_dir}: {e.strerror}")
+        raise CgroupError(f"linux.resources.devices: {cgroup_dir}: {e.strerror}")
     try:
         ids = ffi.new("unsigned int[]", 64)
         cnt = ffi.new("unsigned int *", 64)
@@ -158,15 +158,15 @@ def attach_v2(cgroup_dir, rule_list):
         if lib.pyrunc_bpf_query(cg, ids, cnt) == 0:
             old = [ids[i] for i in range(cnt[0])]
         else:
-            from .log import log
+            from ..log import log
             log.warning(f"{cgroup_dir}: cannot list the device programs attached before: "
                         f"{os.strerror(ffi.errno)} (any such program stays)")
         if lib.pyrunc_bpf_attach(cg, fd) < 0:
-            raise PyruncError(f"linux.resources.devices: cannot attach the device eBPF program to "
+            raise CgroupError(f"linux.resources.devices: cannot attach the device eBPF program to "
                               f"{cgroup_dir}: {os.strerror(ffi.errno)}")
         for pid in old:
             if lib.pyrunc_bpf_detach_id(cg, pid) < 0:
-                from .log import log
+                from ..log import log
                 log.warning(f"{cgroup_dir}: cannot detach the earlier device program {pid}: "
                             f"{os.strerror(ffi.errno)} (both now apply)")
     finally:

@@ -1,0 +1,363 @@
+"""The container model → the plan that pyrunc-init executes (docs/plan.md).
+
+`compile_create(spec, host, inputs)` and `compile_exec(proc, host, inputs)` are pure: they
+read the model (config.Spec, config.Process), the host's facts (host.Host) and what the
+calling operation opened or decided (`Inputs`), and return a plan.pplan.Plan.  They create
+nothing, open nothing and write nothing, so the tests compile plans on any machine.
+Every decision about how a container is built is made here.
+"""
+
+from . import caps as _caps  # noqa: F401  (the capability table: Capabilities.masks)
+from . import mountopts as mo
+from .config import sysctl_path
+from .errors import ConfigError
+from .plan import Plan
+from .planops import PIVOT_MODES
+
+NS_FLAGS = {
+    "mount": 0x00020000, "uts": 0x04000000, "ipc": 0x08000000, "user": 0x10000000,
+    "pid": 0x20000000, "network": 0x40000000, "cgroup": 0x02000000, "time": 0x00000080,
+}
+NS_FILES = {"mount": "mnt", "network": "net", "uts": "uts", "ipc": "ipc", "user": "user",
+            "pid": "pid", "cgroup": "cgroup", "time": "time"}
+# joined in this order: the user namespace first (it owns the others), mount last (after
+# it, host paths would be looked up in the joined namespace)
+JOIN_ORDER = ("user", "cgroup", "ipc", "uts", "network", "pid", "time", "mount")
+
+DEFAULT_DEVICES = [  # path, type, major, minor
+    ("/dev/null", "c", 1, 3), ("/dev/zero", "c", 1, 5), ("/dev/full", "c", 1, 7),
+    ("/dev/random", "c", 1, 8), ("/dev/urandom", "c", 1, 9), ("/dev/tty", "c", 5, 0),
+]
+DEFAULT_LINKS = [("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
+                 ("/proc/self/fd/1", "/dev/stdout"), ("/proc/self/fd/2", "/dev/stderr")]
+
+
+class Inputs:
+    """What the operation adds to the model: the command line, the descriptors it opened for
+    the executor, the decisions it made on the host (cgroups, an LSM's availability)."""
+    __slots__ = ("cid", "fifo_fd", "console_socket", "console_fd", "no_pivot", "no_new_keyring",
+                 "preserve_fds", "extra_env", "rootless", "no_setgroups", "cgroup_join",
+                 "cgroup_mounts", "idmap_fds", "mount_label", "shared_rootfs", "seccomp")
+
+    def __init__(self, cid="", **kw):
+        self.cid = cid
+        self.fifo_fd = None
+        self.console_socket = None   # a path the executor connects to
+        self.console_fd = -1         # or a socket pyrunc connected (exec)
+        self.no_pivot = self.no_new_keyring = self.rootless = self.no_setgroups = False
+        self.preserve_fds = 0
+        self.extra_env = ()
+        self.cgroup_join = []        # [(version, directory)]
+        self.cgroup_mounts = {}      # hierarchy key -> the container's directory
+        self.idmap_fds = {}          # mount index -> fd of its idmapped tree
+        self.mount_label = None      # linux.mountLabel where SELinux can use it
+        self.shared_rootfs = ""      # exec into a container without a mount namespace
+        self.seccomp = None          # exec: the container's linux.seccomp document
+        for k, v in kw.items():
+            setattr(self, k, v)
+
+
+def compile_create(spec, host, inp):
+    """The plan for creating this container."""
+    plan = Plan()
+    proc = spec.process
+    ns = spec.namespaces
+    userns = spec.new_ns("user")
+
+    # --- stage 1: join the cgroups (host paths: first), join namespaces, then clone into
+    # the new ones ---
+    _cgroup_join(plan, inp.cgroup_join)
+    for t in JOIN_ORDER:
+        if ns.get(t):
+            plan.add("SETNS", ns[t], NS_FLAGS[t], field="linux.namespaces")
+    if spec.new_ns("time"):
+        off = spec.time_offsets
+        text = "".join(f"{k} {off[k].get('secs', 0)} {off[k].get('nanosecs', 0)}\n"
+                       for k in ("monotonic", "boottime") if k in off)
+        plan.add("TIMENS", text or "monotonic 0 0\n", field="linux.timeOffsets")
+    flags = 0
+    for t, path in ns.items():
+        if path == "" and t != "time":
+            flags |= NS_FLAGS[t]
+    # rootless: pyrunc, unprivileged, writes the init's id maps: the init stays dumpable
+    # (its /proc files the caller's) until WAIT_GO
+    plan.add("CLONE", flags, 1 if inp.rootless else 0, field="linux.namespaces")
+
+    # --- stage 2: the container's init ---
+    # Stage 2 waits until pyrunc has read stage 1's PID line (so that its own lines cannot
+    # overtake it) and, in a new user namespace, has written the id maps.
+    plan.add("WAIT_GO", 1 if userns else 0)
+    plan.add("SETSID")
+    if not inp.no_new_keyring:
+        plan.add("KEYRING", f"_ses.{inp.cid}")
+    for key, value in spec.sysctl.items():
+        plan.add("PROC_WRITE", sysctl_path(key), value, field=f"linux.sysctl.{key}")
+    if inp.fifo_fd is not None:
+        plan.add("EXECFIFO", inp.fifo_fd)
+
+    prop = spec.rootfs_propagation
+    root_flag = mo.PROPAGATION[prop] if prop else mo.MS_SLAVE | mo.MS_REC
+    shared_mnt = not spec.has_ns("mount")
+    if shared_mnt:
+        plan.add("ROOTFS", spec.root_path, 1, field="root.path")
+    else:
+        # "/" itself may not be shared for pivot_root, nor unbindable for the bind of the
+        # rootfs: those are set on the new root after pivot_root
+        host_flag = root_flag
+        if root_flag & (mo.MS_SHARED | mo.MS_UNBINDABLE):
+            host_flag = mo.MS_SLAVE | mo.MS_REC
+        plan.add("PROPAGATION", "/", host_flag)
+        plan.add("ROOTFS", spec.root_path, 0, field="root.path")
+
+    dev_bound = False
+    for m in spec.mounts:
+        dev_bound |= _mount(plan, m, spec, host, inp)
+    if proc.cwd != "/":
+        plan.add("MKDIR", _clean(proc.cwd), 0o755, field="process.cwd")
+
+    if not dev_bound:
+        _devices(plan, spec, host, userns)
+    if proc.terminal:
+        h, w = proc.console_size or (0, 0)
+        plan.add("CONSOLE", inp.console_socket or "", inp.console_fd, h, w, -1, -1, 0,
+                 field="process.terminal")
+    hooks = spec.hooks
+    if any(hooks[k] for k in ("prestart", "createRuntime", "createContainer", "startContainer")):
+        # pyrunc runs prestart and createRuntime hooks (runtime namespace) when the init
+        # says HOOKS, then sends the state that the init's own hooks read on stdin.
+        plan.add("SYNC_HOOKS")
+    # createContainer: in the container's namespaces, before pivot_root (paths resolve on
+    # the host side, as under runc); cwd the bundle, as runc's
+    _hook_ops(plan, "createContainer", hooks["createContainer"], spec.bundle)
+    for p in spec.masked_paths:
+        plan.add("MASK", p, field="linux.maskedPaths")
+    for p in spec.readonly_paths:
+        plan.add("READONLY", p, field="linux.readonlyPaths")
+    if spec.root_readonly:
+        plan.add("ROOT_READONLY", field="root.readonly")
+    mode = "jail" if shared_mnt else "move" if inp.no_pivot else "pivot"
+    plan.add("PIVOT", PIVOT_MODES[mode])
+    if prop:
+        plan.add("ROOT_PROPAGATION", root_flag, field="linux.rootfsPropagation")
+    if spec.hostname:
+        plan.add("HOSTNAME", spec.hostname, field="hostname")
+    if spec.domainname:
+        plan.add("DOMAINNAME", spec.domainname, field="domainname")
+    _rlimit_ops(plan, proc)
+
+    sc = spec.seccomp
+    _process_ops(plan, proc, sc, inp.no_setgroups)
+    notify = False
+    if sc:
+        from .seccomp import notifies
+        notify = notifies(sc)
+    if notify:
+        # the notify fd goes to the agent through pyrunc, which is `create` now and gone
+        # at `start`: loaded before READY (as runc does in every case)
+        _seccomp_op(plan, sc)
+    plan.add("READY")
+    if inp.fifo_fd is not None:
+        plan.add("WAIT_START")
+        # startContainer: in the container, after `start`, before the program (paths
+        # resolve in the container)
+        _hook_ops(plan, "startContainer", hooks["startContainer"], "")
+    _lsm_ops(plan, proc, host)
+    if not notify:
+        _seccomp_op(plan, sc)
+    _exec_op(plan, proc, inp, extra_env=inp.extra_env)
+    return plan
+
+
+def compile_exec(proc, host, inp, ns_fds, userns):
+    """The plan of `exec`: join the container's namespaces (ns_fds: type -> inherited fd,
+    in joining order), then run proc as the container's init was run, building nothing."""
+    plan = Plan()
+    _cgroup_join(plan, inp.cgroup_join)
+    for t, fd in ns_fds.items():  # already in the order to join them
+        if t in NS_FLAGS:
+            plan.add("SETNS_FD", fd, NS_FLAGS[t])
+    plan.add("CLONE", 0, 0)  # into the joined pid and time namespaces
+    plan.add("WAIT_GO", 1 if userns else 0)
+    plan.add("SETSID")
+    if inp.shared_rootfs:
+        # the container shares the runtime's mount namespace: its root is a chroot
+        plan.add("ROOTFS", inp.shared_rootfs, 1)
+        plan.add("PIVOT", PIVOT_MODES["jail"])
+    else:
+        plan.add("ROOT_CURRENT")
+    if not inp.no_new_keyring:
+        plan.add("KEYRING", f"_ses.{inp.cid}")
+    if proc.terminal:
+        h, w = proc.console_size or (0, 0)
+        plan.add("CONSOLE", inp.console_socket or "", inp.console_fd, h, w, -1, -1, 1,
+                 field="process.terminal")
+    _rlimit_ops(plan, proc)
+    _process_ops(plan, proc, inp.seccomp, inp.no_setgroups)
+    _lsm_ops(plan, proc, host)
+    _seccomp_op(plan, inp.seccomp)  # the container's filter applies to every process in it
+    # no READY: the sync pipe closes at execve, which tells pyrunc the exec happened
+    _exec_op(plan, proc, inp)
+    return plan
+
+
+def _clean(path):
+    from .config import clean
+    return clean(path)
+
+
+def _exec_op(plan, proc, inp, extra_env=()):
+    env = proc.env + list(extra_env)
+    plan.add("EXEC", inp.preserve_fds, len(proc.args), *proc.args, "", *env, field="process.args")
+
+
+def _rlimit_ops(plan, proc):
+    for i, r in enumerate(proc.rlimits):
+        plan.add("RLIMIT", r.number, r.soft, r.hard, field=f"process.rlimits[{i}]")
+
+
+def _lsm_ops(plan, proc, host):
+    """AppArmor profile / SELinux label of the program: set for the next execve, after the
+    startContainer hooks (which must not run under it)."""
+    if proc.apparmor_profile:
+        plan.add("PROC_WRITE", f"thread-self/attr/{host.apparmor_attr}", f"exec {proc.apparmor_profile}",
+                 field="process.apparmorProfile")
+    if proc.selinux_label:
+        plan.add("PROC_WRITE", "thread-self/attr/exec", proc.selinux_label, field="process.selinuxLabel")
+
+
+def _seccomp_op(plan, sc):
+    """The filter, loaded last (right before execve) so that pyrunc's own setup is not
+    filtered."""
+    if sc:
+        from .seccomp import compile_filter
+        prog, flags = compile_filter(sc)
+        plan.add("SECCOMP", prog.hex(), flags, field="linux.seccomp")
+
+
+def _process_ops(plan, proc, sc=None, no_setgroups=False):
+    """Credentials, limits and the program lookup of a process (create and exec).
+    no_setgroups: the user namespace denies setgroups (a rootless single-id gid map)."""
+    if proc.oom_score_adj is not None:
+        plan.add("PROC_WRITE", "self/oom_score_adj", str(proc.oom_score_adj), field="process.oomScoreAdj")
+    c = proc.capabilities
+    if c is not None:
+        plan.add("CAPS", *("0x%x" % m for m in c.masks()), field="process.capabilities")
+    user = proc.user
+    groups = ",".join(str(g) for g in user.additional_gids)
+    opts = 0
+    if no_setgroups and not groups:
+        opts |= 2  # KEEP_GROUPS: leave them, setgroups(2) is denied
+    # loading a filter without no_new_privs needs CAP_SYS_ADMIN: keep it until then
+    if sc and not proc.no_new_privileges:
+        opts |= 1  # DEFER
+    plan.add("USER", user.uid, user.gid, groups, opts, field="process.user")
+    plan.add("UMASK", user.umask, field="process.user.umask")
+    if proc.no_new_privileges:
+        plan.add("NNP")
+    plan.add("CWD", proc.cwd, field="process.cwd")
+    path = proc.path_env()
+    plan.add("LOOKUP", proc.args[0], path if path is not None else "/usr/local/bin:/usr/bin:/bin",
+             field="process.args")
+
+
+def _hook_ops(plan, kind, hooks, cwd):
+    for i, h in enumerate(hooks):
+        plan.add("HOOK", f"error running {kind} hook #{i}", h.path, cwd, h.timeout,
+                 len(h.args), *h.args, "", *(h.env or ()), field=f"hooks.{kind}[{i}]")
+
+
+def _cgroup_join(plan, join):
+    for version, path in join:
+        plan.add("CGROUP_JOIN", version, path, field="linux.cgroupsPath")
+
+
+def _mount(plan, m, spec, host, inp):
+    """Add the ops of one mounts[] entry; True when it bind-mounts /dev."""
+    where = m.field
+    dst = m.destination
+    p = m.parsed
+    mtype = m.type
+    src = m.source
+    if mtype == "cgroup":
+        _cgroup_mount(plan, dst, p, spec, host, inp, where)
+        return False
+    if m.is_bind():
+        flags = p.flags | mo.MS_BIND
+        if not src:
+            raise ConfigError("a bind mount needs a source", field=where, source="config.json")
+        if not src.startswith("/"):
+            import os
+            src = os.path.join(spec.bundle, src)
+        kind = host.path_kind(src, where)
+        aset, aclr = mo.bind_attrs(p)
+        src_fd = inp.idmap_fds.get(m.index, -1) if m.idmapped() else -1
+        plan.add("MOUNT", src, src_fd, dst, "", flags & (mo.MS_BIND | mo.MS_REC), "", kind, p.prop,
+                 aset, aclr, p.rset, p.rclr, field=where)
+        return dst == "/dev"
+    if m.idmapped():
+        raise ConfigError("id-mapped mounts are only supported for bind mounts", field=where,
+                          source="config.json")
+    if not mtype:
+        raise ConfigError("mount type is required unless the mount is a bind", field=where,
+                          source="config.json")
+    flags = p.flags & ~mo.MS_BIND
+    data = p.data
+    if spec.mount_label and inp.mount_label:  # None where SELinux is not enabled
+        from .lsm import mount_data
+        data = mount_data(data, spec.mount_label)
+    plan.add("MOUNT", src or mtype, -1, dst, mtype, flags, data, "d", p.prop, 0, 0, p.rset, p.rclr,
+             field=where)
+    return False
+
+
+def _cgroup_mount(plan, dst, p, spec, host, inp, where):
+    """The cgroup filesystem inside the container, for the host's layout."""
+    import os
+    hs = host.cgroup_hierarchies
+    ro = bool(p.flags & mo.MS_RDONLY)
+    base = p.flags & (mo.MS_NOSUID | mo.MS_NODEV | mo.MS_NOEXEC | mo.MS_RELATIME)
+    fresh = spec.new_ns("cgroup") and spec.namespaces.get("user") != ""
+    paths = inp.cgroup_mounts
+    if host.cgroup_layout == "v2":
+        h = hs[0]
+        if fresh:
+            plan.add("MOUNT", "cgroup2", -1, dst, "cgroup2", base | (mo.MS_RDONLY if ro else 0), "", "d",
+                     p.prop, 0, 0, p.rset, p.rclr, field=where)
+        else:
+            plan.add("MOUNT", paths.get(h.key, h.mountpoint), -1, dst, "", mo.MS_BIND | mo.MS_REC, "", "d",
+                     p.prop, mo.A_RDONLY if ro else 0, 0, p.rset, p.rclr, field=where)
+        return
+    plan.add("MOUNT", "tmpfs", -1, dst, "tmpfs", base, "mode=755", "d", p.prop, 0, 0, 0, 0, field=where)
+    for h in hs:
+        sub = dst + "/" + os.path.basename(h.mountpoint)
+        if fresh:
+            data = "" if h.version == 2 else ",".join(h.controllers)
+            plan.add("MOUNT", "cgroup", -1, sub, "cgroup2" if h.version == 2 else "cgroup",
+                     base | (mo.MS_RDONLY if ro else 0), data, "d", 0, 0, 0, 0, 0, field=where)
+        else:
+            src = paths.get(h.key)
+            if not src:
+                continue
+            plan.add("MOUNT", src, -1, sub, "", mo.MS_BIND | mo.MS_REC, "", "d", 0,
+                     (mo.A_RDONLY if ro else 0) | mo.A_NOSUID | mo.A_NODEV | mo.A_NOEXEC, 0, 0, 0,
+                     field=where)
+    if ro:
+        plan.add("READONLY", dst, field=where)
+
+
+def _devices(plan, spec, host, userns):
+    devs = {}
+    for path, t, major, minor in DEFAULT_DEVICES:
+        devs[path] = (path, t, major, minor, 0o666, 0, 0, "linux.devices")
+    for i, d in enumerate(spec.devices):
+        devs[d.path] = (d.path, d.type, d.major, d.minor, d.file_mode, d.uid, d.gid, f"linux.devices[{i}]")
+    for path, t, major, minor, mode, uid, gid, field in devs.values():
+        if userns:
+            plan.add("BINDDEV", path, path, field=field)
+        else:
+            plan.add("MKNOD", path, t, major, minor, mode, uid, gid, field=field)
+    for target, link in DEFAULT_LINKS:
+        plan.add("SYMLINK", target, link, 0)
+    if host.has_kcore:
+        plan.add("SYMLINK", "/proc/kcore", "/dev/core", 0)
+    plan.add("SYMLINK", "pts/ptmx", "/dev/ptmx", 1)

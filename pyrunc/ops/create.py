@@ -1,0 +1,287 @@
+"""create: build a container and leave its init waiting on the exec fifo.
+
+The operation is a sequence of steps; each step that makes something registers its undo on
+an ExitStack, so that on any failure everything this call made is undone, in reverse order,
+before the error is reported: the init is killed (and poststop hooks run, as runc does once
+the container began), mounts left in the runtime's namespace are detached, the cgroups and
+the state directory are removed.  A second create with an id that exists fails before
+touching anything of the first container.  On success the stack is dropped: all stays.
+
+    prepare        the request checked, config.json loaded into the model
+    state_dir      <root>/<id> made and locked (mkdir is the lock against a second create)
+    cgroups        the manager makes the cgroups, device rules and resources
+    exec_fifo      the fifo `start` opens, and the O_PATH fd the init reopens it through
+    host_objects   what the host side makes for the executor (idmapped mount trees)
+    launch         the plan compiled and the executor started from its sealed copy
+    between        after the init's pid is known, before it may go on: id maps
+    ready          hooks and the seccomp listener served until the init is READY
+    save           state.json and the front record, the pid file
+
+Restore (CRIU) reuses these steps around a different launch.
+"""
+
+import contextlib
+import os
+import time
+
+from ..errors import PyruncError, StateError, UsageError
+from ..log import log
+
+
+class Request:
+    """What create (and run) are asked: the command line's flags, or the Python API's."""
+    __slots__ = ("root", "id", "bundle", "console_socket", "pid_file", "no_pivot", "no_new_keyring",
+                 "preserve_fds", "rootless_mode", "cgroup_manager")
+
+    def __init__(self, root, cid, bundle=".", console_socket=None, pid_file=None, no_pivot=False,
+                 no_new_keyring=False, preserve_fds=0, rootless_mode=None, cgroup_manager="fs"):
+        self.root, self.id, self.bundle = root, cid, bundle
+        self.console_socket, self.pid_file = console_socket, pid_file
+        self.no_pivot, self.no_new_keyring = bool(no_pivot), bool(no_new_keyring)
+        self.preserve_fds = preserve_fds or 0
+        self.rootless_mode, self.cgroup_manager = rootless_mode, cgroup_manager
+
+
+def _rfc3339(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%09dZ" % int((t % 1) * 1e9)
+
+
+def listen_fds():
+    """How many fds systemd socket activation passed us (LISTEN_FDS for our pid), as runc."""
+    n = os.environ.get("LISTEN_FDS")
+    if not n or os.environ.get("LISTEN_PID") != str(os.getpid()):
+        return 0
+    try:
+        return max(int(n), 0)
+    except ValueError:
+        return 0
+
+
+class Creation:
+    """One create in progress: what the steps decided and made."""
+
+    def __init__(self, req, spec=None, console=None):
+        self.req = req
+        self.spec = spec
+        self.console = console  # run's own terminal relay (supervise.Console)
+        self.console_socket = req.console_socket
+        self.rootless = False
+        self.preserve = 0
+        self.extra_env = ()
+        self.c = None
+        self.cg = None
+        self.fifo_fd = -1
+        self.idmap_fds = {}
+        self.shared_mounts = None
+        self.ex = None
+        self.pid = 0
+
+    # ---- the steps ----
+    def prepare(self):
+        from .. import config
+        from ..rootless import is_rootless
+        from ..state import check_id
+        req = self.req
+        check_id(req.id)
+        self.rootless = is_rootless(req.rootless_mode)
+        preserve = req.preserve_fds
+        if preserve < 0:
+            raise UsageError("--preserve-fds must not be negative")
+        # socket activation: fds 3..3+L-1 pass first, renumbered as they are, and the process
+        # learns of them by LISTEN_FDS=L LISTEN_PID=1; --preserve-fds N keeps the next N
+        listen = listen_fds()
+        self.extra_env = (f"LISTEN_FDS={listen}", "LISTEN_PID=1") if listen else ()
+        self.preserve = preserve + listen
+        from ..fdutil import check_preserved
+        check_preserved(self.preserve)
+        bundle = os.path.abspath(req.bundle or ".")
+        if not os.path.isdir(bundle):
+            raise UsageError(f"bundle {bundle} is not a directory")
+        self.spec = self.spec or config.load(bundle)
+        spec = self.spec
+        if self.rootless:
+            from .. import rootless as rl
+            rl.check(spec)
+        if not os.path.isdir(spec.root_path):
+            raise PyruncError(f"rootfs ({spec.root_path}) does not exist or is not a directory")
+        terminal = spec.process.terminal
+        if terminal and not (self.console_socket or self.console):
+            raise UsageError("process.terminal is true: --console-socket is required")
+        if self.console_socket and not terminal:
+            raise UsageError("--console-socket given but process.terminal is false")
+        if self.console_socket:
+            self.console_socket = os.path.abspath(self.console_socket)
+
+    def state_dir(self, undo):
+        from ..fdutil import set_subreaper
+        from ..state import Container
+        req = self.req
+        # As a subreaper, this process inherits the init when the executor's first stage
+        # exits: a failed create then reaps it itself, leaving not even a zombie.  On success
+        # the init passes on to our parent's subreaper (conmon, the shim) or pid 1 when we exit.
+        set_subreaper()
+        os.makedirs(req.root, 0o711, exist_ok=True)
+        c = Container(req.root, req.id)
+        try:
+            os.mkdir(c.dir, 0o711)
+        except FileExistsError:
+            raise StateError(f"container with id {req.id!r} already exists")
+        except OSError as e:
+            raise PyruncError(f"cannot create the state directory {c.dir}: {e.strerror}")
+        undo.callback(c.remove_dir)
+        c.lock()
+        self.c = c
+
+    def cgroups(self, undo, host):
+        from .. import cgroups
+        spec = self.spec
+        self.cg = cgroups.new(self.req.cgroup_manager, spec, self.req.id, host, self.rootless)
+        self.cg.create(spec.resources, spec.devices)
+        undo.callback(self.cg.undo)
+
+    def exec_fifo(self, undo):
+        from ..fdutil import inheritable_at
+        c = self.c
+        os.mkfifo(c.fifo, 0o622)
+        os.chmod(c.fifo, 0o622)  # writable by the container's user, whatever our umask
+        # the init gets an O_PATH descriptor: it needs no access to the state directory
+        self.fifo_fd = inheritable_at(os.open(c.fifo, os.O_PATH | os.O_CLOEXEC), 3 + self.preserve)
+        undo.callback(self._close_fifo_fd)
+
+    def _close_fifo_fd(self):
+        if self.fifo_fd >= 0:
+            os.close(self.fifo_fd)
+            self.fifo_fd = -1
+
+    def host_objects(self, undo):
+        """Idmapped bind mounts: pyrunc, root on the host, makes each tree (the init, in its own
+        user namespace, is not privileged over the filesystem) and passes its fd."""
+        spec = self.spec
+        for m in spec.mounts:
+            if m.is_bind() and m.idmapped():
+                from ..idmounts import idmapped_tree
+                fd = idmapped_tree(m, spec, 3 + self.preserve)
+                self.idmap_fds[m.index] = fd
+                undo.callback(os.close, fd)
+        if not spec.has_ns("mount"):
+            # the runtime's mount namespace is the container's: note what is there now
+            from ..mountinfo import under
+            self.shared_mounts = {"rootfs": spec.root_path, "before": sorted(under(spec.root_path))}
+
+            def detach():
+                from ..hostmounts import detach_new
+                detach_new(spec.root_path, self.shared_mounts["before"])
+            undo.callback(detach)
+
+    def launch(self, undo, host):
+        from ..compiler import Inputs, compile_create
+        from ..executor import Executor
+        from ..idmap import groups_denied
+        from ..lsm import check_mount_label
+        spec, req = self.spec, self.req
+        console_fd = self.console.peer_fd(3 + self.preserve) if self.console else -1
+        inp = Inputs(req.id, fifo_fd=self.fifo_fd, console_socket=self.console_socket, console_fd=console_fd,
+                     no_pivot=req.no_pivot, no_new_keyring=req.no_new_keyring,
+                     preserve_fds=self.preserve, extra_env=self.extra_env, rootless=self.rootless,
+                     no_setgroups=self.rootless and groups_denied(spec.gid_mappings),
+                     cgroup_join=self.cg.join_args(), cgroup_mounts=self.cg.mount_sources(),
+                     idmap_fds=self.idmap_fds,
+                     mount_label=check_mount_label(spec.mount_label) if spec.mount_label else None)
+        plan = compile_create(spec, host, inp)
+        if log.debug_on:
+            log.debug("plan:\n" + plan.describe())
+        self.ex = Executor(plan, self.preserve)
+        undo.callback(self._kill)
+        # the executor has its copies
+        self._close_fifo_fd()
+        if self.console:
+            self.console.close_peer()
+        for fd in self.idmap_fds.values():
+            os.close(fd)
+        self.idmap_fds = {}
+
+    def _kill(self):
+        self.ex.kill()
+        # as runc: a create that failed after the container began also runs poststop
+        if self.ex.pid and self.spec.hooks["poststop"]:
+            from .. import hooks as hk
+            hk.run_all_logged("poststop", self.spec.hooks["poststop"],
+                              hk.state_json(self.req.id, "stopped", 0, self.spec.bundle, self.spec.annotations),
+                              self.spec.bundle)
+
+    def between(self):
+        """After the init's pid is known, before it goes on."""
+        self.pid = self.ex.wait_pid()
+        self.cg.placed()  # the init is in its cgroups (the executor joined them)
+        spec = self.spec
+        if spec.new_ns("user"):
+            from ..idmap import write
+            write(self.pid, spec.uid_mappings, spec.gid_mappings)
+        self.ex.go()
+
+    def ready(self):
+        spec, req, pid = self.spec, self.req, self.pid
+        hooks = spec.hooks
+
+        def on_hooks():
+            from .. import hooks as hk
+            state = hk.state_json(req.id, "created", pid, spec.bundle, spec.annotations)
+            # prestart (deprecated) and createRuntime: the runtime namespace, cwd the bundle
+            hk.run("prestart", hooks["prestart"], state, spec.bundle)
+            hk.run("createRuntime", hooks["createRuntime"], state, spec.bundle)
+            return state
+
+        def on_seccomp(fd):
+            from .. import SPEC_VERSION
+            from ..seccomp import send_listener
+            state = {"ociVersion": SPEC_VERSION, "id": req.id, "status": "creating", "pid": pid,
+                     "bundle": spec.bundle, "annotations": spec.annotations}
+            send_listener(fd, pid, spec.seccomp, state)
+        self.ex.wait_ready(on_hooks, on_seccomp)
+
+    def save(self):
+        from ..fdutil import write_pid_file
+        from ..state import proc_stat
+        spec, req, pid = self.spec, self.req, self.pid
+        st = proc_stat(pid)
+        if st is None:
+            raise PyruncError("container init exited before it was ready")
+        linux = spec.linux_doc()
+        c = self.c
+        c.data = {
+            "id": req.id, "pid": pid, "starttime": st[1], "bundle": spec.bundle, "rootfs": spec.root_path,
+            "created": _rfc3339(time.time()), "owner": "",
+            "annotations": spec.annotations,
+            "cgroup": self.cg.record(),
+            "no_new_keyring": req.no_new_keyring,  # exec follows create's choice, as runc
+            "shared_mounts": self.shared_mounts,
+            "resources": spec.resources, "devices": linux.get("devices") or [],
+            "config": {"process": spec.process.doc, "hooks": spec.hooks_doc(),
+                       "seccomp": spec.seccomp, "namespaces": linux.get("namespaces") or []},
+        }
+        c._cg = self.cg
+        c.save()
+        if req.pid_file:
+            write_pid_file(req.pid_file, pid)
+
+
+def create(req, spec=None, console=None, keep_lock=False):
+    """Create the container of req; returns its state.Container (locked with keep_lock).
+    console: run's terminal relay, which receives the pty instead of --console-socket."""
+    from ..host import host as get_host
+    cr = Creation(req, spec, console)
+    cr.prepare()
+    host = get_host()
+    with contextlib.ExitStack() as undo:
+        cr.state_dir(undo)
+        cr.cgroups(undo, host)
+        cr.exec_fifo(undo)
+        cr.host_objects(undo)
+        cr.launch(undo, host)
+        cr.between()
+        cr.ready()
+        cr.save()
+        undo.pop_all()  # made: nothing to undo
+    if not keep_lock:
+        cr.c.unlock()
+    return cr.c

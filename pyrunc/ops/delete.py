@@ -1,0 +1,75 @@
+"""delete: kill what is left of a container and remove its cgroups and state."""
+
+import os
+
+from ..errors import CgroupError, NotFoundError, PyruncError, StateError
+
+
+def destroy(c):
+    """Kill what is left of the container and remove its cgroups and state (c locked)."""
+    from ..fdutil import wait_gone
+    from .start import kill_init
+    mgr = c.cgroup
+    if kill_init(c):
+        mgr.thaw_quietly()
+        wait_gone(c.pid)
+    shared = c.data.get("shared_mounts")
+    if shared:
+        from ..hostmounts import detach_new
+        mgr.kill_all(9)
+        mgr.thaw_quietly()
+        stuck = detach_new(shared["rootfs"], shared["before"])
+        if stuck:
+            c.unlock()
+            raise PyruncError(f"cannot detach the mounts of {c.id}: {', '.join(stuck)}; "
+                              "the state is kept, try delete again")
+    left = mgr.destroy()
+    if left:
+        c.unlock()
+        raise CgroupError(f"cannot remove the cgroups of {c.id}: {', '.join(left)} (still busy); "
+                          "the state is kept, try delete again")
+    c.remove_dir()
+    hooks = (c.data.get("config") or {}).get("hooks") or {}
+    if hooks.get("poststop"):
+        # runtime-spec: poststop failures are logged, the deletion stands
+        from .. import hooks as hk
+        from ..config import hooks_of
+        hk.run_all_logged("poststop", hooks_of(hooks)["poststop"],
+                          hk.state_json(c.id, "stopped", 0, c.data.get("bundle", ""),
+                                        c.data.get("annotations")))
+
+
+def delete(root, cid, force=False):
+    from ..state import Container
+    try:
+        c = Container.load(root, cid, lock=True)
+    except NotFoundError:
+        if not force:
+            raise
+        c = _half_made(root, cid)
+        if c is None:
+            return
+    status = c.status()
+    if status != "stopped" and not force:
+        c.unlock()
+        raise StateError(f"cannot delete container {cid} that is not stopped: {status}")
+    destroy(c)
+
+
+def _half_made(root, cid):
+    """delete --force of an id without state: wait for a create in progress (it holds the
+    lock); if it made a container, return it; remove a directory a crash left behind."""
+    from ..state import Container, check_id
+    check_id(cid)
+    c = Container(root, cid)
+    if not os.path.isdir(c.dir):
+        return None
+    try:
+        c.lock()
+    except NotFoundError:
+        return None  # removed meanwhile
+    try:
+        return Container.load(root, cid)  # the create finished: delete what it made
+    except NotFoundError:
+        c.remove_dir()
+        return None

@@ -1,0 +1,187 @@
+"""exec: run a new process in a running container, as runc exec.
+
+The process is pyrunc-init again, from its sealed copy: its first stage joins the
+container's cgroups and every namespace of the container (opened from the init's
+/proc/<pid>/ns while a pidfd pins the init), then clones into the joined pid and time
+namespaces; the child takes the process's credentials, limits and cwd and execs.  pyrunc is
+a child subreaper, so the process is re-parented to it when the first stage exits: without
+detach it relays the terminal or forwards signals, waits, and exits with the process's
+status, as run does.
+"""
+
+import os
+
+from ..errors import PyruncError, StateError, UsageError
+
+
+class Request:
+    """What exec is asked: the process (a config.Process), and how to run it."""
+    __slots__ = ("process", "console_socket", "pid_file", "detach", "preserve_fds", "ignore_paused")
+
+    def __init__(self, process, console_socket=None, pid_file=None, detach=False, preserve_fds=0,
+                 ignore_paused=False):
+        self.process, self.console_socket, self.pid_file = process, console_socket, pid_file
+        self.detach, self.preserve_fds, self.ignore_paused = bool(detach), preserve_fds or 0, bool(ignore_paused)
+
+
+def check_status(c, ignore_paused):
+    status = c.status()
+    if status == "stopped":
+        raise StateError("cannot exec in a stopped container")
+    if status == "paused" and not ignore_paused:
+        raise StateError("cannot exec in a paused container (use --ignore-paused to override)")
+    return status
+
+
+def namespace_fds(c, low):
+    """type -> fd of each namespace the container has (and we are not in), opened while a
+    pidfd pins the init, so a recycled pid cannot give another process's namespaces."""
+    import select
+    from ..compiler import NS_FILES
+    from ..fdutil import inheritable_at
+    pidfd = c.pidfd()
+    if pidfd is None:
+        raise StateError("cannot exec in a stopped container")
+    fds = {}
+    try:
+        for n in (c.data.get("config") or {}).get("namespaces") or ():
+            t = n["type"]
+            name = NS_FILES[t]
+            try:
+                fd = os.open(f"/proc/{c.pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as e:
+                raise PyruncError(f"open the container's {t} namespace: {e.strerror}")
+            mine = os.stat(f"/proc/self/ns/{name}")
+            theirs = os.fstat(fd)
+            if (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino):
+                os.close(fd)  # the container shares ours: nothing to join
+                continue
+            fds[t] = inheritable_at(fd, low)
+        fds = join_order(fds)
+        p = select.poll()
+        p.register(pidfd, select.POLLIN)
+        if p.poll(0):
+            raise StateError("cannot exec in a stopped container")
+    except BaseException:
+        for fd in fds.values():
+            os.close(fd)
+        raise
+    finally:
+        os.close(pidfd)
+    return fds
+
+
+def join_order(fds):
+    """The namespaces in the order to join them: those the container's user namespace does
+    not own (a time namespace made before it, a namespace joined by path) first, while we
+    still have the host's capabilities; then the user namespace; then the rest, mount last
+    (after it, host paths would resolve in the container)."""
+    from ..compiler import JOIN_ORDER
+    if "user" not in fds:
+        return {t: fds[t] for t in JOIN_ORDER if t in fds}
+    import fcntl
+    user = os.fstat(fds["user"])
+    before, after = {}, {}
+    for t in JOIN_ORDER:
+        if t not in fds or t == "user":
+            continue
+        try:
+            owner_fd = fcntl.ioctl(fds[t], 0xB701)  # NS_GET_USERNS
+        except OSError:
+            after[t] = fds[t]
+            continue
+        owner = os.fstat(owner_fd)
+        os.close(owner_fd)
+        if (owner.st_dev, owner.st_ino) == (user.st_dev, user.st_ino):
+            after[t] = fds[t]
+        else:
+            before[t] = fds[t]
+    return {**before, "user": fds["user"], **after}
+
+
+def _setgroups_denied(pid):
+    """A rootless container with a single-id gid map cannot call setgroups(2)."""
+    from ..fdutil import read_text
+    return read_text(f"/proc/{pid}/setgroups") == "deny"
+
+
+def connect(path, low):
+    import socket
+    from ..fdutil import inheritable_at
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+    except OSError as e:
+        s.close()
+        raise PyruncError(f"connect to the console socket {path}: {e.strerror}")
+    return inheritable_at(s.detach(), low)
+
+
+def _own_mount_ns(c):
+    nss = (c.data.get("config") or {}).get("namespaces") or ()
+    return any(n.get("type") == "mount" for n in nss)
+
+
+def execute(c, req, status, console=None):
+    """Start req.process in container c (locked; the lock is released before the process
+    starts, so that a process started frozen does not block `resume`).  Returns its pid."""
+    from ..compiler import Inputs, compile_exec
+    from ..executor import Executor
+    from ..fdutil import check_preserved, set_subreaper
+    from ..host import host
+    from ..log import log
+    proc = req.process
+    preserve = req.preserve_fds
+    if preserve < 0:
+        raise UsageError("--preserve-fds must not be negative")
+    check_preserved(preserve)
+    ns_fds = {}
+    try:
+        ns_fds = namespace_fds(c, 3 + preserve)
+        console_fd = -1
+        if console:
+            console_fd = console.peer_fd(3 + preserve)
+        elif req.console_socket:
+            # connected here: the process looks for no host path once in the container
+            console_fd = ns_fds["console"] = connect(os.path.abspath(req.console_socket), 3 + preserve)
+        userns = "user" in ns_fds
+        seccomp = (c.data.get("config") or {}).get("seccomp")
+        inp = Inputs(c.id, console_fd=console_fd, no_new_keyring=bool(c.data.get("no_new_keyring")),
+                     preserve_fds=preserve, cgroup_join=c.cgroup.join_args(),
+                     shared_rootfs="" if _own_mount_ns(c) else c.data.get("rootfs", ""),
+                     no_setgroups=userns and _setgroups_denied(c.data["pid"]), seccomp=seccomp)
+        plan = compile_exec(proc, host(), inp, {t: fd for t, fd in ns_fds.items() if t != "console"}, userns)
+        if log.debug_on:
+            log.debug("exec plan:\n" + plan.describe())
+        set_subreaper()
+        # not held while the process starts: in a paused container (--ignore-paused) it
+        # waits, frozen, until `resume`, which needs the lock
+        c.unlock()
+        ex = Executor(plan, preserve)
+        for fd in ns_fds.values():
+            os.close(fd)
+        ns_fds = {}
+        if console:
+            console.close_peer()
+        try:
+            pid = ex.wait_pid()
+            ex.go()
+
+            def on_seccomp(fd):  # the container's state, the exec'd process's pid (as runc)
+                from .. import SPEC_VERSION
+                from ..seccomp import send_listener
+                state = {"ociVersion": SPEC_VERSION, "id": c.id, "status": status,
+                         "pid": c.data["pid"], "bundle": c.data.get("bundle", ""),
+                         "annotations": c.data.get("annotations") or {}}
+                send_listener(fd, pid, seccomp, state)
+            ex.wait_exec(on_seccomp)
+            if console:  # the init sent the pty before it exec'd
+                console.receive()
+        except BaseException:
+            ex.kill()
+            raise
+    finally:
+        for fd in ns_fds.values():
+            os.close(fd)
+        c.unlock()
+    return pid

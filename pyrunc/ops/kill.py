@@ -1,0 +1,60 @@
+"""kill: a signal to the container's init, or with --all to every process in its cgroup."""
+
+import os
+
+# _signal is what signal wraps; signal itself imports enum (milliseconds per call)
+import _signal as signal
+
+from ..errors import StateError, UsageError
+
+
+def parse_signal(text):
+    """A signal from a name (KILL, SIGKILL, SIGRTMIN+3) or a number."""
+    if text is None or text == "":
+        return signal.SIGTERM
+    t = text.upper()
+    if t.isdigit():
+        n = int(t)
+        if 0 < n < signal.NSIG:
+            return n
+        raise UsageError(f"invalid signal: {text}")
+    if not t.startswith("SIG"):
+        t = "SIG" + t
+    for base, value in (("SIGRTMIN", signal.SIGRTMIN), ("SIGRTMAX", signal.SIGRTMAX)):
+        if t.startswith(base) and t != base:
+            try:
+                n = value + int(t[len(base):])
+            except ValueError:
+                raise UsageError(f"invalid signal: {text}")
+            if signal.SIGRTMIN <= n <= signal.SIGRTMAX:
+                return n
+            raise UsageError(f"invalid signal: {text}")
+    s = getattr(signal, t, None)
+    if not isinstance(s, int) or t.startswith("SIG_") or not 0 < s < signal.NSIG:
+        raise UsageError(f"invalid signal: {text}")
+    return s
+
+
+def kill(c, sig, all_procs=False):
+    """Signal container c (locked by the caller)."""
+    mgr = c.cgroup
+    if all_procs and mgr.has_cgroup():
+        mgr.kill_all(sig)
+        if sig == signal.SIGKILL:
+            mgr.thaw_quietly()
+        return
+    # (--all without a cgroup, rootless: the init, whose death ends its pid namespace)
+    status = c.status()
+    if status not in ("created", "running", "paused"):
+        raise StateError("container not running")
+    pidfd = c.pidfd()
+    if pidfd is None:
+        raise StateError("container not running")
+    try:
+        signal.pidfd_send_signal(pidfd, sig)
+    except ProcessLookupError:
+        raise StateError("container not running")
+    finally:
+        os.close(pidfd)
+    if sig == signal.SIGKILL and status == "paused":
+        mgr.thaw_quietly()
