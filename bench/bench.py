@@ -302,6 +302,7 @@ class Bench:
         if skipped:
             return skipped
         import test_podman as tp
+
         from engines import image_tar
         p = tp.Podman("pyrunc", tmp)
         try:
@@ -318,6 +319,7 @@ class Bench:
         if skipped:
             return skipped
         import test_containerd as tc
+
         from engines import image_tar, oci_archive
         c = tc.Containerd("pyrunc", tmp)
         try:

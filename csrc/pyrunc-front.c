@@ -6,7 +6,7 @@
  * everything these calls do (docs/performance.md).
  *
  * Python decides, the front executes.  At every state change Python writes the container's
- * record `<root>/<id>/front` (pyrunc/front.py documents the format): the init's pid and
+ * record `<root>/<id>/front` (pyrunc/state.py documents the format): the init's pid and
  * start time, the freezer file and its values, the directories to kill in and remove, the
  * files to unlink, the state document but for pid and status (rendered by Python's own
  * encoder), and which commands must go to Python.  The front parses no JSON, knows no cgroup
@@ -49,14 +49,14 @@ static int log_json;
 
 /* ---- the way out to Python ---- */
 
-static int python_subreaper;  /* create, run, exec: Python would make itself a subreaper */
+static int python_subreaper; /* create, run, exec: Python would make itself a subreaper */
 
 static void fallback(void)
 {
 	char self[PATH_MAX], py[PATH_MAX + 8];
 	/* the flag survives execve: set here, it spares Python a cffi import (fdutil.py) */
 	if (python_subreaper && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0) {
-		char pid[16];  /* our pid, which execve keeps: a value inherited from elsewhere never matches */
+		char pid[16]; /* our pid, which execve keeps: a value inherited from elsewhere never matches */
 		snprintf(pid, sizeof(pid), "%d", (int)getpid());
 		setenv("PYRUNC_SUBREAPER", pid, 1);
 	}
@@ -152,6 +152,28 @@ static void one_line(char *msg)
 	*w = 0;
 }
 
+/* invalid UTF-8 replaced by U+FFFD, one per bad byte, as Python decodes what the executor
+ * wrote (errors="replace"): stderr and both log formats then carry the same text */
+static void valid_utf8(char *msg, size_t size)
+{
+	char out[8192];
+	size_t w = 0;
+	for (const unsigned char *p = (const unsigned char *)msg; *p && w + 4 < sizeof(out);) {
+		int n;
+		unsigned c = utf8(p, &n);
+		if (c == 0xfffd && !(p[0] == 0xef && p[1] == 0xbf && p[2] == 0xbd)) {
+			memcpy(out + w, "\xef\xbf\xbd", 3);
+			w += 3;
+		} else {
+			memcpy(out + w, p, n);
+			w += n;
+		}
+		p += n;
+	}
+	out[w] = 0;
+	snprintf(msg, size, "%s", out);
+}
+
 static void report(const char *fmt, ...)
 {
 	char msg[8192], stamp[64];
@@ -161,6 +183,7 @@ static void report(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	valid_utf8(msg, sizeof(msg));
 	one_line(msg);
 	fprintf(stderr, "pyrunc: %s\n", msg);
 	if (!log_path)
@@ -195,8 +218,8 @@ struct ctr {
 	char dir[PATH_MAX];
 	char *text;
 	long long pid, starttime;
-	char *python;                         /* commands for Python, comma separated */
-	char *freezer, *thaw_value, *frozen;  /* "-" when there is none */
+	char *python;			     /* commands for Python, comma separated */
+	char *freezer, *thaw_value, *frozen; /* "-" when there is none */
 	char *piddir;
 	char *leaf[MAX_LIST], *rmdirs[MAX_LIST], *unlinks[MAX_LIST];
 	int nleaf, nrmdir, nunlink;
@@ -309,7 +332,7 @@ static void load(struct ctr *c, int lock, const char *cmd)
 			c->tail = body + h + m, c->ntail = t;
 			break;
 		} else
-			fallback();  /* a line this front does not know: a newer Python wrote it */
+			fallback(); /* a line this front does not know: a newer Python wrote it */
 		p = nl + 1;
 	}
 	if (version != 1 || c->pid <= 0 || c->starttime < 0 || !c->python || !c->freezer || !c->thaw_value ||
@@ -346,7 +369,7 @@ static int init_alive(struct ctr *c)
 	return strtoll(p, NULL, 10) == c->starttime && state != 'Z' && state != 'X';
 }
 
-/* the freezer's file, from "v1 PATH" / "v2 PATH" / "- -"; NULL when there is none */
+/* the freezer's file, from "file PATH" or "- -"; NULL when there is none */
 static const char *freezer_file(struct ctr *c)
 {
 	const char *sp = strchr(c->freezer, ' ');
@@ -407,8 +430,8 @@ static int init_pidfd(struct ctr *c)
 	return fd;
 }
 
-/* SIGKILL every process in dir's cgroup.procs and in every cgroup below it */
-static void kill_all_in(const char *dir)
+/* SIGKILL every process in dir's cgroup.procs */
+static void kill_in(const char *dir)
 {
 	char path[PATH_MAX + 16];
 	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
@@ -420,21 +443,10 @@ static void kill_all_in(const char *dir)
 				kill((pid_t)pid, SIGKILL);
 		fclose(f);
 	}
-	DIR *d = opendir(dir);
-	if (!d)
-		return;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (de->d_type == DT_DIR && strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-			if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) < (int)sizeof(path))
-				kill_all_in(path);
-		}
-	}
-	closedir(d);
 }
 
-/* remove the cgroups below dir, deepest first (the container made them inside its own) */
-static void rmdir_below(const char *dir)
+/* every cgroup below dir, at any depth: pre(path) on the way down, post(path) on the way up */
+static void walk_below(const char *dir, void (*pre)(const char *), int (*post)(const char *))
 {
 	char path[PATH_MAX + 16];
 	DIR *d = opendir(dir);
@@ -442,14 +454,30 @@ static void rmdir_below(const char *dir)
 		return;
 	struct dirent *de;
 	while ((de = readdir(d))) {
-		if (de->d_type == DT_DIR && strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-			if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) < (int)sizeof(path)) {
-				rmdir_below(path);
-				rmdir(path);
-			}
-		}
+		if (de->d_type != DT_DIR || !strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path))
+			continue;
+		if (pre)
+			pre(path);
+		walk_below(path, pre, post);
+		if (post)
+			post(path);
 	}
 	closedir(d);
+}
+
+/* the processes of dir's cgroup and of every cgroup below it */
+static void kill_all_in(const char *dir)
+{
+	kill_in(dir);
+	walk_below(dir, kill_in, NULL);
+}
+
+/* remove the cgroups below dir, deepest first (the container made them inside its own) */
+static void rmdir_below(const char *dir)
+{
+	walk_below(dir, NULL, rmdir);
 }
 
 /* ---- the commands ---- */
@@ -466,15 +494,17 @@ static int cmd_state(struct ctr *c)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
-static const struct { const char *name; int sig; } SIGNALS[] = {
-	{"HUP", SIGHUP}, {"INT", SIGINT}, {"QUIT", SIGQUIT}, {"ILL", SIGILL}, {"TRAP", SIGTRAP},
-	{"ABRT", SIGABRT}, {"IOT", SIGIOT}, {"BUS", SIGBUS}, {"FPE", SIGFPE}, {"KILL", SIGKILL},
-	{"USR1", SIGUSR1}, {"SEGV", SIGSEGV}, {"USR2", SIGUSR2}, {"PIPE", SIGPIPE},
-	{"ALRM", SIGALRM}, {"TERM", SIGTERM}, {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD},
-	{"CONT", SIGCONT}, {"STOP", SIGSTOP}, {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN},
-	{"TTOU", SIGTTOU}, {"URG", SIGURG}, {"XCPU", SIGXCPU}, {"XFSZ", SIGXFSZ},
-	{"VTALRM", SIGVTALRM}, {"PROF", SIGPROF}, {"WINCH", SIGWINCH}, {"IO", SIGIO},
-	{"POLL", SIGPOLL}, {"PWR", SIGPWR}, {"SYS", SIGSYS},
+static const struct {
+	const char *name;
+	int sig;
+} SIGNALS[] = {
+	{"HUP", SIGHUP},   {"INT", SIGINT},	  {"QUIT", SIGQUIT}, {"ILL", SIGILL},	  {"TRAP", SIGTRAP},
+	{"ABRT", SIGABRT}, {"IOT", SIGIOT},	  {"BUS", SIGBUS},   {"FPE", SIGFPE},	  {"KILL", SIGKILL},
+	{"USR1", SIGUSR1}, {"SEGV", SIGSEGV},	  {"USR2", SIGUSR2}, {"PIPE", SIGPIPE},	  {"ALRM", SIGALRM},
+	{"TERM", SIGTERM}, {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD}, {"CONT", SIGCONT},	  {"STOP", SIGSTOP},
+	{"TSTP", SIGTSTP}, {"TTIN", SIGTTIN},	  {"TTOU", SIGTTOU}, {"URG", SIGURG},	  {"XCPU", SIGXCPU},
+	{"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF}, {"WINCH", SIGWINCH}, {"IO", SIGIO},
+	{"POLL", SIGPOLL}, {"PWR", SIGPWR},	  {"SYS", SIGSYS},
 };
 
 /* the signal of a kill argument; 0 for anything Python should judge */
@@ -514,7 +544,7 @@ static int cmd_kill(struct ctr *c, const char *sigtext)
 	if (pidfd < 0)
 		fallback();
 	if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0)
-		fallback();  /* nothing happened: Python says why */
+		fallback(); /* nothing happened: Python says why */
 	close(pidfd);
 	if (sig == SIGKILL && strcmp(st, "paused") == 0)
 		thaw(c);
@@ -602,7 +632,7 @@ static int cmd_delete(struct ctr *c, int force)
 	load(c, 1, "delete");
 	const char *st = status(c);
 	if (strcmp(st, "stopped") && !force)
-		fallback();  /* Python says it is not stopped */
+		fallback(); /* Python says it is not stopped */
 	int pidfd = strcmp(st, "stopped") ? init_pidfd(c) : -1;
 	if (pidfd >= 0) {
 		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
@@ -643,14 +673,14 @@ static int cmd_delete(struct ctr *c, int force)
 		}
 	}
 	if (left[0]) {
-		report("cannot remove the cgroups of %s: %s (still busy); the state is kept, try delete again",
-		       c->id, left);
+		report("cannot remove the cgroups of %s: %s (still busy); the state is kept, try delete again", c->id,
+		       left);
 		return 1;
 	}
 	for (int i = 0; i < c->nunlink; i++) {
 		char path[PATH_MAX + 300];
 		if (strchr(c->unlinks[i], '/'))
-			continue;  /* names in the container's directory only */
+			continue; /* names in the container's directory only */
 		snprintf(path, sizeof(path), "%s/%s", c->dir, c->unlinks[i]);
 		unlink(path);
 	}
@@ -667,7 +697,7 @@ int main(int argc, char **argv)
 	int i = 1;
 	orig_argv = argv;
 	if (geteuid() != 0)
-		fallback();  /* rootless: another default root, more checks */
+		fallback(); /* rootless: another default root, more checks */
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		const char *a = argv[i];
 		const char **dst = NULL;
@@ -696,7 +726,7 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--log-format=text")) {
 			continue;
 		} else {
-			fallback();  /* --debug, --rootless, --systemd-cgroup, --help, ... */
+			fallback(); /* --debug, --rootless, --systemd-cgroup, --help, ... */
 		}
 		if (i + 1 >= argc)
 			fallback();
@@ -717,7 +747,7 @@ int main(int argc, char **argv)
 	int rest = argc - i;
 	for (int j = i; j < argc; j++)
 		if (argv[j][0] == '-')
-			fallback();  /* a command option (kill --all, ...) */
+			fallback(); /* a command option (kill --all, ...) */
 	if (!strcmp(cmd, "delete") && rest == 1) {
 		c.id = argv[i];
 		return cmd_delete(&c, force);

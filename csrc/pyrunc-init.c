@@ -44,6 +44,10 @@
 
 #include "plan_ops.h"
 
+#ifndef STATX_MNT_ID /* a libc without statx (musl 1.2.3): the kernel's own definitions */
+#include <linux/stat.h>
+#endif
+
 #ifndef OPEN_TREE_CLONE
 #define OPEN_TREE_CLONE 1
 #endif
@@ -87,18 +91,18 @@ struct mount_attr_ {
 	uint64_t userns_fd;
 };
 
-static int sync_fd = -1;       /* to pyrunc; closed once READY is sent */
-static int plan_fd = -1;       /* from pyrunc */
-static int rootfd = -1;        /* the container's root, O_PATH */
-static int procfd = -1;        /* the host procfs, checked to be procfs */
-static int fifo_fd = -1;       /* O_PATH to the exec fifo */
-static int selffd_dir = -1;    /* /proc/self/fd of this process, in the host procfs */
-static int cgroup2_fd = -1;    /* the cgroup v2 directory the CLONE puts its child into */
-static int start_fd = -1;      /* the exec fifo, open for writing from `start` until execve */
-static char *hook_state;       /* the state JSON for hooks run by the init */
+static int sync_fd = -1;    /* to pyrunc; closed once READY is sent */
+static int plan_fd = -1;    /* from pyrunc */
+static int rootfd = -1;	    /* the container's root, O_PATH */
+static int procfd = -1;	    /* the host procfs, checked to be procfs */
+static int fifo_fd = -1;    /* O_PATH to the exec fifo */
+static int selffd_dir = -1; /* /proc/self/fd of this process, in the host procfs */
+static int cgroup2_fd = -1; /* the cgroup v2 directory the CLONE puts its child into */
+static int start_fd = -1;   /* the exec fifo, open for writing from `start` until execve */
+static char *hook_state;    /* the state JSON for hooks run by the init */
 static size_t hook_state_len;
 static const char *cur_op = "start";
-static int cur_index = -1;     /* the op being run, reported with a failure */
+static int cur_index = -1; /* the op being run, reported with a failure */
 static char exec_path[PATH_MAX];
 static int have_caps;
 static uint64_t cap_eff, cap_perm, cap_inh, cap_amb;
@@ -495,7 +499,8 @@ static void op_mount(struct op *o)
 		if (src_fd >= 0) /* a tree pyrunc made (idmapped) and passed as this fd */
 			mfd = src_fd;
 		else
-			mfd = open_tree_(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | ((flags & MS_REC) ? AT_RECURSIVE : 0));
+			mfd = open_tree_(AT_FDCWD, src,
+					 OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | ((flags & MS_REC) ? AT_RECURSIVE : 0));
 		if (mfd < 0)
 			FAIL("bind mount %s: open source %s", dst, src);
 		if ((aset || aclr) && setattr(mfd, 0, aset, aclr, 0) < 0)
@@ -568,8 +573,8 @@ static int is_mount_root(int fd)
 
 	if (up < 0)
 		return 0;
-	r = statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &a) == 0 &&
-	    statx(up, "", AT_EMPTY_PATH, STATX_MNT_ID, &b) == 0 && a.stx_mnt_id != b.stx_mnt_id;
+	r = syscall(SYS_statx, fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &a) == 0 &&
+		syscall(SYS_statx, up, "", AT_EMPTY_PATH, STATX_MNT_ID, &b) == 0 && a.stx_mnt_id != b.stx_mnt_id;
 	close(up);
 	return r;
 }
@@ -754,7 +759,6 @@ send:
 
 /* ---------- process ---------- */
 
-
 /* Join the container's cgroups.  In a v1 hierarchy this single-threaded process moves
  * itself by writing "0" to the `tasks` file: the kernel then migrates just the current
  * thread and skips the global cgroup_threadgroup_rwsem, whose write side waits for an RCU
@@ -787,8 +791,8 @@ static void op_cgroup_join(struct op *o)
 }
 
 struct clone_args_v0 {
-	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
-		set_tid, set_tid_size, cgroup;
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size,
+		cgroup;
 };
 #ifndef CLONE_INTO_CGROUP
 #define CLONE_INTO_CGROUP 0x200000000ULL
@@ -834,7 +838,9 @@ static int capset_(uint64_t eff, uint64_t perm, uint64_t inh)
 	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
 	struct __user_cap_data_struct d[2] = {
 		{.effective = (uint32_t)eff, .permitted = (uint32_t)perm, .inheritable = (uint32_t)inh},
-		{.effective = (uint32_t)(eff >> 32), .permitted = (uint32_t)(perm >> 32), .inheritable = (uint32_t)(inh >> 32)},
+		{.effective = (uint32_t)(eff >> 32),
+		 .permitted = (uint32_t)(perm >> 32),
+		 .inheritable = (uint32_t)(inh >> 32)},
 	};
 	return syscall(SYS_capset, &h, d);
 }
@@ -904,7 +910,8 @@ static void op_user(struct op *o)
 		gid_t list[NGROUPS_MAX > 65536 ? 65536 : NGROUPS_MAX];
 		size_t n = 0;
 		char *copy = strdup(groups), *save = NULL;
-		for (char *t = strtok_r(copy, ",", &save); t && n < sizeof list / sizeof list[0]; t = strtok_r(NULL, ",", &save))
+		for (char *t = strtok_r(copy, ",", &save); t && n < sizeof list / sizeof list[0];
+		     t = strtok_r(NULL, ",", &save))
 			list[n++] = num(t);
 		if (setgroups(n, list) < 0)
 			FAIL("setgroups");
@@ -1201,9 +1208,7 @@ static void run_op(struct op *o)
 			FAIL("new time namespace");
 		op_proc_write("self/timens_offsets", o->argv[0]);
 		break;
-	case OP_CGROUP_JOIN:
-		op_cgroup_join(o);
-		break;
+	case OP_CGROUP_JOIN: op_cgroup_join(o); break;
 	case OP_CLONE: {
 		pid_t pid;
 		/* rootless: the unprivileged pyrunc writes the child's id maps, which needs the
@@ -1237,9 +1242,7 @@ static void run_op(struct op *o)
 		if (setsid() < 0)
 			FAIL("setsid");
 		break;
-	case OP_PROC_WRITE:
-		op_proc_write(o->argv[0], o->argv[1]);
-		break;
+	case OP_PROC_WRITE: op_proc_write(o->argv[0], o->argv[1]); break;
 	case OP_PROPAGATION:
 		if (mount(NULL, o->argv[0], NULL, num(o->argv[1]), NULL) < 0)
 			FAIL("set propagation of %s", o->argv[0]);
@@ -1254,30 +1257,14 @@ static void run_op(struct op *o)
 		if (rootfd < 0)
 			FAIL("open the rootfs %s", o->argv[0]);
 		break;
-	case OP_MKDIR:
-		mkdir_all(o->argv[0], num(o->argv[1]));
-		break;
-	case OP_MOUNT:
-		op_mount(o);
-		break;
-	case OP_MKNOD:
-		op_mknod(o);
-		break;
-	case OP_BINDDEV:
-		op_binddev(o);
-		break;
-	case OP_SYMLINK:
-		op_symlink(o->argv[0], o->argv[1], num(o->argv[2]) & OPT_SYMLINK_REPLACE);
-		break;
-	case OP_MASK:
-		op_mask(o->argv[0]);
-		break;
-	case OP_READONLY:
-		op_readonly(o->argv[0]);
-		break;
-	case OP_CONSOLE:
-		op_console(o);
-		break;
+	case OP_MKDIR: mkdir_all(o->argv[0], num(o->argv[1])); break;
+	case OP_MOUNT: op_mount(o); break;
+	case OP_MKNOD: op_mknod(o); break;
+	case OP_BINDDEV: op_binddev(o); break;
+	case OP_SYMLINK: op_symlink(o->argv[0], o->argv[1], num(o->argv[2]) & OPT_SYMLINK_REPLACE); break;
+	case OP_MASK: op_mask(o->argv[0]); break;
+	case OP_READONLY: op_readonly(o->argv[0]); break;
+	case OP_CONSOLE: op_console(o); break;
 	case OP_EXECFIFO:
 		fifo_fd = num(o->argv[0]);
 		if (fcntl(fifo_fd, F_SETFD, FD_CLOEXEC) < 0)
@@ -1346,36 +1333,22 @@ static void run_op(struct op *o)
 			FAIL("setrlimit %s", o->argv[0]);
 		break;
 	}
-	case OP_USER:
-		op_user(o);
-		break;
-	case OP_CAPS:
-		op_caps(o);
-		break;
-	case OP_UMASK:
-		umask(num(o->argv[0]));
-		break;
+	case OP_USER: op_user(o); break;
+	case OP_CAPS: op_caps(o); break;
+	case OP_UMASK: umask(num(o->argv[0])); break;
 	case OP_NNP:
 		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 			FAIL("set no_new_privs");
 		break;
-	case OP_CWD:
-		op_cwd(o->argv[0]);
-		break;
-	case OP_LOOKUP:
-		op_lookup(o->argv[0], o->argv[1]);
-		break;
+	case OP_CWD: op_cwd(o->argv[0]); break;
+	case OP_LOOKUP: op_lookup(o->argv[0], o->argv[1]); break;
 	case OP_READY:
 		send_line("READY\n");
 		close(sync_fd);
 		sync_fd = -1;
 		break;
-	case OP_WAIT_START:
-		op_wait_start();
-		break;
-	case OP_SECCOMP:
-		op_seccomp(o);
-		break;
+	case OP_WAIT_START: op_wait_start(); break;
+	case OP_SECCOMP: op_seccomp(o); break;
 	case OP_KEYRING:
 		if (syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, o->argv[0]) < 0 && errno != ENOSYS)
 			FAIL("join a new session keyring");
@@ -1395,16 +1368,10 @@ static void run_op(struct op *o)
 		if (rootfd < 0)
 			FAIL("open the container's root");
 		break;
-	case OP_SYNC_HOOKS:
-		op_sync_hooks();
-		break;
-	case OP_HOOK:
-		op_hook(o);
-		break;
-	case OP_EXEC:
-		op_exec(o);
-	default:
-		fail(0, "plan: op %u not handled", o->code);
+	case OP_SYNC_HOOKS: op_sync_hooks(); break;
+	case OP_HOOK: op_hook(o); break;
+	case OP_EXEC: op_exec(o);
+	default: fail(0, "plan: op %u not handled", o->code);
 	}
 }
 

@@ -133,7 +133,8 @@ int main(int argc, char **argv)
 		out = run(&b, &status);
 		expect("lookup failure names op 1 and the program",
 		       frame(out, &opi, &err, &msg) && opi == 1 && err == 0 &&
-		           strstr(msg, "\"no-such-program-here\": executable file not found in $PATH"), out);
+			       strstr(msg, "\"no-such-program-here\": executable file not found in $PATH"),
+		       out);
 	}
 	{ /* errno is carried */
 		struct buf b = {.len = 0};
@@ -145,14 +146,16 @@ int main(int argc, char **argv)
 	{ /* a hook's output of several lines arrives whole */
 		struct buf b = {.len = 0};
 		const char *none[] = {};
-		const char *hook[] = {"error running createContainer hook #0", "/bin/sh", "", "0", "3",
-		                      "sh", "-c", "echo first; echo second; echo third >&2; exit 3", ""};
+		const char *hook[] = {
+			"error running createContainer hook #0",	   "/bin/sh", "", "0", "3", "sh", "-c",
+			"echo first; echo second; echo third >&2; exit 3", ""};
 		op(&b, OP_SYNC_HOOKS, 0, none);
 		op(&b, OP_HOOK, 9, hook);
 		out = run(&b, &status);
 		expect("hook output: every line, stdout and stderr",
 		       frame(out, &opi, &err, &msg) && opi == 1 && strstr(msg, "exit status 3") &&
-		           strstr(msg, "first\nsecond") && strstr(msg, "third"), out);
+			       strstr(msg, "first\nsecond") && strstr(msg, "third"),
+		       out);
 	}
 	{ /* an op with the wrong number of arguments is refused before anything runs */
 		struct buf b = {.len = 0};

@@ -5,8 +5,9 @@ Engines are configured through files of the test's own (never /etc or /var) and 
 engine command enters with nsenter.  In it:
 
 - tmpfs over /run and /var/lib (nothing the engines run needs what is under them):
-  podman's blob-info cache (hard-wired to /var/lib/containers/cache), netavark's /run/containers/networks, the runtimes' default
-  state roots (/run/pyrunc, /run/runc: podman passes no --root) and /run/netns are private;
+  podman's blob-info cache (hard-wired to /var/lib/containers/cache), netavark's
+  /run/containers/networks, the runtimes' default state roots (/run/pyrunc, /run/runc:
+  podman passes no --root) and /run/netns are private;
 - the mounts the engines make (overlay rootfs, shm, netns bind mounts) stay in that namespace
   and vanish with it;
 - the bridge network, its iptables chains and net.ipv4.ip_forward=1 (which netavark sets and
@@ -201,6 +202,7 @@ def shell_on_a_pty(argv, commands, env=None):
     terminal: wait for the shell's prompt, type `commands`, read to the end.  Returns the
     output after the prompt and the engine's exit code."""
     import pty
+
     from test_terminal import read_until
     pid, fd = pty.fork()
     if pid == 0:

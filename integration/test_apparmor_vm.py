@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from test_cgroup_v2_vm import REPO, V2VM
 
 

@@ -4,7 +4,6 @@ import json
 import os
 
 import pytest
-
 from test_resources import CG, resources, start_sleeper
 
 if not os.path.exists("/sys/fs/cgroup/cgroup.controllers"):

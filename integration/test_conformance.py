@@ -2,7 +2,6 @@
 conformance.md), each checked here by our own test.  runc and crun behave the same way,
 except where a test says otherwise."""
 
-import json
 import os
 import subprocess
 import textwrap
@@ -10,7 +9,6 @@ import textwrap
 import pytest
 
 from conftest import PYRUNC
-from test_container import ns_patch
 
 V1_MEMORY = os.path.exists("/sys/fs/cgroup/memory/memory.limit_in_bytes")
 

@@ -6,8 +6,6 @@ import time
 
 import pytest
 
-from conftest import PYRUNC
-
 V1_HOST = pytest.mark.skipif(os.path.exists("/sys/fs/cgroup/cgroup.controllers"),
                              reason="reads v1 cgroup files (the v2 equivalents: test_resources.py)")
 
@@ -170,7 +168,8 @@ def test_bind_mounts(env, tmp_path):
     def patch(c):
         c["mounts"] += [
             {"destination": "/mnt/dir", "type": "bind", "source": str(d), "options": ["rbind", "ro"]},
-            {"destination": "/mnt/rw", "type": "none", "source": str(d), "options": ["bind", "rw", "nosuid", "nodev", "noexec"]},
+            {"destination": "/mnt/rw", "type": "none", "source": str(d),
+             "options": ["bind", "rw", "nosuid", "nodev", "noexec"]},
             {"destination": "/etc/hostfile", "type": "none", "source": str(f), "options": ["bind"]},
         ]
     r = env.sh("cat /mnt/dir/f /etc/hostfile; echo; touch /mnt/dir/x 2>&1; touch /mnt/rw/y && echo wrote;"
@@ -291,7 +290,8 @@ def test_device_cgroup_denies(env):
 
 def test_masked_and_readonly_paths(env):
     # (this kernel has no /proc/kcore: /proc/timer_list is masked too)
-    r = env.sh("wc -c < /proc/timer_list; ls /sys/firmware | wc -l; echo 1 > /proc/sys/kernel/ns_last_pid 2>&1; echo rc=$?")
+    r = env.sh("wc -c < /proc/timer_list; ls /sys/firmware | wc -l; "
+               "echo 1 > /proc/sys/kernel/ns_last_pid 2>&1; echo rc=$?")
     assert r.rc == 0, r
     lines = r.out.splitlines()
     assert lines[0] == "0" and lines[1] == "0"
@@ -301,9 +301,11 @@ def test_masked_and_readonly_paths(env):
 def test_masked_path_symlinked_devnull(env):
     """CVE-2025-31133: /dev/null in the rootfs is a symlink; masking uses the host's null device."""
     def patch(c):
-        c["mounts"] = [m for m in c["mounts"] if m["destination"] not in ("/dev",) and not m["destination"].startswith("/dev/")]
+        c["mounts"] = [m for m in c["mounts"]
+                       if m["destination"] not in ("/dev",) and not m["destination"].startswith("/dev/")]
         c["mounts"].insert(0, {"destination": "/proc", "type": "proc", "source": "proc"})
-    b = env.bundle(["sh", "-c", "wc -c < /proc/timer_list; grep ' /proc/timer_list ' /proc/self/mountinfo | cut -d' ' -f4"],
+    b = env.bundle(["sh", "-c",
+                    "wc -c < /proc/timer_list; grep ' /proc/timer_list ' /proc/self/mountinfo | cut -d' ' -f4"],
                    own_rootfs=True, patch=patch)
     dev = os.path.join(b, "rootfs", "dev")
     os.symlink("/proc/sys/kernel/core_pattern", os.path.join(dev, "null"))

@@ -16,8 +16,17 @@ import time
 import pytest
 
 from conftest import Result
-from engines import (Holder, have, host_net_state, image_tar, new_tag, oci_archive,
-                     remove_cgroups, runtime_path, shell_on_a_pty)
+from engines import (
+    Holder,
+    have,
+    host_net_state,
+    image_tar,
+    new_tag,
+    oci_archive,
+    remove_cgroups,
+    runtime_path,
+    shell_on_a_pty,
+)
 
 pytestmark = pytest.mark.skipif(not have("containerd", "ctr", "containerd-shim-runc-v2", "nsenter"),
                                 reason="containerd not installed (scripts/setup.sh --engines)")

@@ -9,8 +9,6 @@ import os
 
 import pytest
 
-from conftest import PYRUNC
-
 
 def check_failed(env, r, log, *needles):
     assert r.rc != 0, r
@@ -125,6 +123,7 @@ BAD_CONFIGS = [
 # AppArmor and SELinux are applied where the host has them; where it does not, a profile or
 # label is refused with its name (runc refuses them too), never run unconfined.
 from pyrunc import lsm  # noqa: E402
+
 if not lsm.apparmor_enabled():
     BAD_CONFIGS.append(("apparmor", set_in(["process", "apparmorProfile"], "pyrunc-test-profile"),
                         ["process.apparmorProfile", "pyrunc-test-profile", "AppArmor is not enabled"]))

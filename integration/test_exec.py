@@ -4,16 +4,15 @@ cgroups, terminals, preserved fds, failures)."""
 import json
 import os
 import pty
-import select
 import signal
 import socket
 import subprocess
 import time
 
 import pytest
+from test_container import NS_FILES, ns_patch, userns
 
 from conftest import PYRUNC
-from test_container import NS_FILES, ns_patch, userns
 from test_terminal import read_until, recv_master
 
 ALL_NS = ["pid", "network", "ipc", "uts", "mount", "cgroup", "time", "user"]

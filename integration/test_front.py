@@ -187,3 +187,35 @@ def test_delete_reports_a_state_directory_it_cannot_remove(env, via):
     assert r.rc == 1 and f"cannot remove the state directory {env.root}/{cid}" in r.err, r
     os.unlink(stray)
     os.rmdir(os.path.join(env.root, cid))
+
+
+def test_log_escaping_of_non_ascii_and_lines_is_pythons(env, tmp_path):
+    """The front writes the errors it meets after acting (a failed start) into --log itself:
+    in JSON, text beyond ASCII is escaped as Python's encoder escapes it (é as \\u00e9, a
+    character beyond the BMP as a surrogate pair, invalid UTF-8 as U+FFFD), and a message of
+    several lines is joined on one line, as pyrunc/log.py does; the text format likewise."""
+    script = ("printf 'caf\\303\\251 \\342\\230\\203 \\360\\235\\204\\236 \\377 "
+              "\"q\" \\\\ end\\n2nd line\\n' >&2; exit 4")
+    fail = {"path": "/bin/sh", "args": ["sh", "-c", script]}
+    b = env.bundle(["true"], patch=lambda c: c.update(hooks={"startContainer": [fail]}))
+    for fmt in ("json", "text"):
+        lines = []
+        for call in (env.pyrunc, lambda *a: py(env, *a)):
+            cid = env.new_id()
+            log = tmp_path / f"{cid}.log"
+            assert env.pyrunc("create", "--bundle", b, cid).rc == 0
+            r = call("--log", str(log), "--log-format", fmt, "start", cid)
+            assert r.rc == 1, r
+            line = log.read_bytes().splitlines()[-1]
+            lines.append(line)
+            assert env.pyrunc("delete", "--force", cid).rc == 0
+        strip = (lambda l: json.loads(l)) if fmt == "json" else (lambda l: l.split(b" level=", 1)[1])
+        front, python = (strip(l) for l in lines)
+        if fmt == "json":
+            assert front["msg"] == python["msg"] and front["level"] == python["level"] == "error"
+            raw_front, raw_py = (l.split(b',"time"')[0] for l in lines)
+            assert raw_front == raw_py, (raw_front, raw_py)  # byte for byte, escapes included
+            assert "caf\u00e9 \u2603 \U0001d11e \ufffd" in front["msg"] and "end 2nd line" in front["msg"]
+            assert b"\\u00e9" in lines[0] and b"\\ud834\\udd1e" in lines[0]
+        else:
+            assert front == python, (front, python)

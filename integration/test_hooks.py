@@ -161,3 +161,22 @@ def test_hook_timeout(env, tmp_path, kind):
     r = env.pyrunc("create", "--bundle", b, env.new_id())
     assert r.rc != 0 and "timeout of 1.0s" in r.err, r
     assert time.monotonic() - t < 15
+
+
+@pytest.mark.parametrize("kind", ["createContainer", "startContainer"])
+def test_hook_output_of_several_lines_arrives_whole(env, tmp_path, kind):
+    """The executor reports a failure as a frame with its length: a hook that prints several
+    lines on stdout and stderr fails the call with every line of both (joined on one line),
+    where a line protocol kept only the first."""
+    hook = {"path": "/bin/sh", "args": ["sh", "-c", "echo one; echo two; echo three >&2; echo four >&2; exit 5"]}
+    b = env.bundle(["true"], patch=lambda c: c.update(hooks={kind: [hook]}))
+    cid = env.new_id()
+    log = tmp_path / "log.json"
+    r = env.pyrunc("--log", str(log), "--log-format", "json", "create", "--bundle", b, cid)
+    if kind == "startContainer":
+        assert r.rc == 0, r
+        r = env.pyrunc("--log", str(log), "--log-format", "json", "start", cid)
+    assert r.rc == 1, r
+    assert "exit status 5, stdout: one two, stderr: three four" in r.err, r
+    assert r.err.count("\n") == 1
+    assert json.loads(log.read_text().splitlines()[-1])["msg"] == r.err[len("pyrunc: "):-1]

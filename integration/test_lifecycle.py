@@ -6,6 +6,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from conftest import PYRUNC
 
 
@@ -237,9 +239,6 @@ def test_session_keyring(env):
     cid = env.new_id()
     r = env.pyrunc("run", "--no-new-keyring", "--bundle", b, cid)
     assert f"_ses.{cid}" not in r.out, r
-
-
-import pytest
 
 
 @pytest.mark.parametrize("shared", [False, True], ids=["own-cgroups", "one-shared-cgroup"])

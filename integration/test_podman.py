@@ -15,8 +15,7 @@ import time
 import pytest
 
 from conftest import Result
-from engines import (Holder, have, host_net_state, image_tar, new_tag, remove_cgroups,
-                     runtime_path, shell_on_a_pty)
+from engines import Holder, have, host_net_state, image_tar, new_tag, remove_cgroups, runtime_path, shell_on_a_pty
 
 pytestmark = pytest.mark.skipif(not have("podman", "conmon", "nsenter"),
                                 reason="podman/conmon not installed (scripts/setup.sh --engines)")

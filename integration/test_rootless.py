@@ -43,6 +43,7 @@ def rl_command(tmp_path_factory):
     if _others_can_reach(PYRUNC) and _others_can_reach(os.path.realpath(sys.executable)):
         return [PYRUNC]
     import _cffi_backend
+
     import pyrunc
     d = tmp_path_factory.mktemp("rl-runtime")
     os.chmod(d, 0o755)

@@ -70,6 +70,7 @@ def test_cve_2019_5736_runtime_binary_stays_unwritable(env, tmp_path, privileged
     import shutil
     import subprocess
     import time
+
     from conftest import PYRUNC
     from pyrunc.executor import binary as init_binary
     canary = tmp_path / "pyrunc-init-canary"

@@ -2,17 +2,14 @@
 
 `compile_create(spec, host, inputs)` and `compile_exec(proc, host, inputs)` are pure: they
 read the model (config.Spec, config.Process), the host's facts (host.Host) and what the
-calling operation opened or decided (`Inputs`), and return a plan.pplan.Plan.  They create
+calling operation opened or decided (`Inputs`), and return a plan.Plan.  They create
 nothing, open nothing and write nothing, so the tests compile plans on any machine.
 Every decision about how a container is built is made here.
 """
 
-from . import caps as _caps  # noqa: F401  (the capability table: Capabilities.masks)
-from . import mountopts as mo
 from .config import sysctl_path
 from .errors import ConfigError
-from .plan import Plan
-from .planops import PIVOT_MODES
+from .plan import PIVOT_MODES, Plan
 
 NS_FLAGS = {
     "mount": 0x00020000, "uts": 0x04000000, "ipc": 0x08000000, "user": 0x10000000,
@@ -59,6 +56,7 @@ class Inputs:
 
 def compile_create(spec, host, inp):
     """The plan for creating this container."""
+    from . import mountopts as mo  # here: exec's plans have no mounts
     plan = Plan()
     proc = spec.process
     ns = spec.namespaces
@@ -170,7 +168,8 @@ def compile_create(spec, host, inp):
 
 def compile_exec(proc, host, inp, ns_fds, userns):
     """The plan of `exec`: join the container's namespaces (ns_fds: type -> inherited fd,
-    in joining order), then run proc as the container's init was run, building nothing."""
+    in joining order), then run proc as the container's init was run, building nothing.
+    host may be None: this call's Host is then asked only if the plan needs it."""
     plan = Plan()
     _cgroup_join(plan, inp.cgroup_join)
     for t, fd in ns_fds.items():  # already in the order to join them
@@ -219,6 +218,9 @@ def _lsm_ops(plan, proc, host):
     """AppArmor profile / SELinux label of the program: set for the next execve, after the
     startContainer hooks (which must not run under it)."""
     if proc.apparmor_profile:
+        if host is None:
+            from .host import host as this_host
+            host = this_host()
         plan.add("PROC_WRITE", f"thread-self/attr/{host.apparmor_attr}", f"exec {proc.apparmor_profile}",
                  field="process.apparmorProfile")
     if proc.selinux_label:
@@ -273,6 +275,7 @@ def _cgroup_join(plan, join):
 
 def _mount(plan, m, spec, host, inp):
     """Add the ops of one mounts[] entry; True when it bind-mounts /dev."""
+    from . import mountopts as mo
     where = m.field
     dst = m.destination
     p = m.parsed
@@ -313,6 +316,8 @@ def _mount(plan, m, spec, host, inp):
 def _cgroup_mount(plan, dst, p, spec, host, inp, where):
     """The cgroup filesystem inside the container, for the host's layout."""
     import os
+
+    from . import mountopts as mo
     hs = host.cgroup_hierarchies
     ro = bool(p.flags & mo.MS_RDONLY)
     base = p.flags & (mo.MS_NOSUID | mo.MS_NODEV | mo.MS_NOEXEC | mo.MS_RELATIME)

@@ -13,7 +13,7 @@ never accepted and ignored.
 
 import os
 
-from . import caps, mountopts as mo
+from . import caps
 from .errors import ConfigError
 
 SOURCE = "config.json"
@@ -135,7 +135,8 @@ class Mount:
         self.type = d.get("type") or ""
         self.source = d.get("source") or ""
         self.options = list(d.get("options") or ())
-        self.parsed = mo.parse(self.options, f"mounts[{i}].options")
+        from .mountopts import parse
+        self.parsed = parse(self.options, f"mounts[{i}].options")
         self.uid_mappings = id_maps(d.get("uidMappings"))
         self.gid_mappings = id_maps(d.get("gidMappings"))
 
@@ -144,7 +145,7 @@ class Mount:
         return f"mounts[{self.index}]"
 
     def is_bind(self):
-        return self.type == "bind" or bool(self.parsed.flags & mo.MS_BIND)
+        return self.type == "bind" or bool(self.parsed.flags & 4096)  # MS_BIND
 
     def idmapped(self):
         return bool(self.parsed.idmap or self.uid_mappings or self.gid_mappings)

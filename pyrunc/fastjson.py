@@ -66,7 +66,8 @@ def loads(s):
 
 
 def dumps(obj, indent=None, _level=0):
-    """JSON text of dicts, lists, strings, numbers, booleans and None."""
+    """JSON text of dicts, lists, strings, numbers, booleans and None: compact as Go's
+    encoding/json writes it (runc's events, logs and lists), or indented."""
     if isinstance(obj, str):
         return _str(obj)
     if obj is True:
@@ -82,7 +83,7 @@ def dumps(obj, indent=None, _level=0):
         if not items:
             return "{}"
         if indent is None:
-            return "{" + ", ".join(f"{k}: {dumps(v)}" for k, v in items) + "}"
+            return "{" + ",".join(f"{k}:{dumps(v)}" for k, v in items) + "}"
         pad = "\n" + " " * (indent * (_level + 1))
         return ("{" + ",".join(f"{pad}{k}: {dumps(v, indent, _level + 1)}" for k, v in items)
                 + "\n" + " " * (indent * _level) + "}")
@@ -90,7 +91,7 @@ def dumps(obj, indent=None, _level=0):
         if not obj:
             return "[]"
         if indent is None:
-            return "[" + ", ".join(dumps(v) for v in obj) + "]"
+            return "[" + ",".join(dumps(v) for v in obj) + "]"
         pad = "\n" + " " * (indent * (_level + 1))
         return ("[" + ",".join(pad + dumps(v, indent, _level + 1) for v in obj)
                 + "\n" + " " * (indent * _level) + "]")

@@ -9,7 +9,7 @@ text record of what those four calls need, in this fixed format (one item per li
     pid <init pid>
     starttime <its start time, field 22 of /proc/<pid>/stat>
     python <commands the front must hand to Python, comma separated, or ->
-    freezer <v1|v2|-> <file it reads for `paused` and writes to thaw, or ->
+    freezer file <the file it reads for `paused` and writes to thaw>, or freezer - -
     thaw <value that thaws, or ->
     frozen <the first letter of a frozen state, or ->
     piddir <the cgroup directory whose processes (and its sub-cgroups') delete kills, or ->
@@ -48,19 +48,19 @@ def record(c):
     info = mgr.front() if mgr.kind == "fs" else None
     if info is None:
         python.add("delete")
-        info = {"freezer": (None, None), "pid_dir": None, "remove": [], "leaves": ()}
+        info = {"pid_dir": None, "remove": [], "leaves": ()}
     if not d.get("pid"):
         python.add("all")
+    fz = (d.get("cgroup") or {}).get("freezer")
     try:
-        kind, fpath = info["freezer"]
         lines = [f"pyrunc-front {VERSION}\n",
                  _line("pid", int(d.get("pid") or 0)),
                  _line("starttime", int(d.get("starttime") or 0)),
                  _line("python", ",".join(sorted(python)) or "-")]
-        if kind == "v1":
-            lines += [_line("freezer", f"v1 {fpath}/freezer.state"), "thaw THAWED\n", "frozen F\n"]
-        elif kind == "v2":
-            lines += [_line("freezer", f"v2 {fpath}/cgroup.freeze"), "thaw 0\n", "frozen 1\n"]
+        if fz:
+            # the front compares the first letter: FROZEN and FREEZING (v1), 1 (v2)
+            lines += [_line("freezer", f"file {fz['file']}"), _line("thaw", fz["thaw"]),
+                      _line("frozen", fz["frozen"][0][0])]
         else:
             lines += ["freezer - -\n", "thaw -\n", "frozen -\n"]
         lines.append(_line("piddir", info["pid_dir"] or "-"))

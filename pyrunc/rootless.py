@@ -16,7 +16,6 @@ What changes, as under runc:
 import os
 
 from .errors import ConfigError, PyruncError
-from .idmap import groups_denied
 from .log import log
 
 
@@ -44,6 +43,7 @@ def check(spec):
         if m.idmapped():
             raise ConfigError("id-mapped mounts are not supported for rootless containers",
                               field=m.field, source="config.json")
+    from .idmap import groups_denied
     if groups_denied(spec.gid_mappings) and spec.process.user.additional_gids:
         raise ConfigError("process.user.additionalGids need setgroups, which a rootless container "
                           "with a single-id gid mapping does not have: map a range with newgidmap (/etc/subgid)",

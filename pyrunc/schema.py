@@ -9,7 +9,6 @@ the unit tests check that both validators agree on our schemas.
 import os
 
 from . import fastjson
-
 from .errors import ConfigError
 
 _TYPES = {
@@ -128,4 +127,5 @@ def _describe(v):
         return "null"
     if isinstance(v, bool):
         return "boolean"
-    return {dict: "object", list: "array", str: "string", int: "integer", float: "number"}.get(type(v), type(v).__name__)
+    names = {dict: "object", list: "array", str: "string", int: "integer", float: "number"}
+    return names.get(type(v), type(v).__name__)

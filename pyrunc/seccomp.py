@@ -145,15 +145,16 @@ def compile_filter(sc):
 def send_listener(own, pid, sc, state):
     """Give the notify fd (our copy, closed here) of process pid to the agent at
     listenerPath: the container process state as JSON with the fd (SCM_RIGHTS), as runc."""
-    import json
     import socket
+
+    from .fastjson import dumps
     try:
         msg = {"ociVersion": state["ociVersion"], "fds": ["seccompFd"], "pid": pid,
                "metadata": sc.get("listenerMetadata") or "", "state": state}
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             s.connect(sc["listenerPath"])
-            s.sendmsg([json.dumps(msg).encode()],
+            s.sendmsg([dumps(msg).encode()],
                        [(socket.SOL_SOCKET, socket.SCM_RIGHTS, own.to_bytes(4, "little"))])
         except OSError as e:
             raise PyruncError("cannot send the seccomp fd to the agent at "

@@ -20,7 +20,6 @@ import os
 
 from . import fastjson
 from .errors import ForeignContainerError, NotFoundError, PyruncError, StateError
-from .fdutil import write_all
 
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
 MAX_ID = 255  # a container id is a directory name
@@ -151,20 +150,9 @@ class Container:
             self._lockfd = None
 
     def locked(self):
-        """with c.locked(): ... -- the container's lock for the block (taken if not held)."""
-        import contextlib
-
-        @contextlib.contextmanager
-        def held():
-            mine = self._lockfd is None
-            if mine:
-                self.lock()
-            try:
-                yield self
-            finally:
-                if mine:
-                    self.unlock()
-        return held()
+        """with c.locked(): ... -- the container's lock until the block ends (taken here if
+        load(lock=True) did not take it already), released then in every case."""
+        return _Held(self)
 
     # ----- status -----
     @property
@@ -186,10 +174,31 @@ class Container:
         st = proc_stat(pid)
         return st is not None and st[1] == self.data.get("starttime") and st[0] not in ("Z", "X")
 
+    def frozen(self):
+        """Is the container frozen (or freezing)?  From the freezer file the cgroup manager
+        recorded at create: status needs no manager loaded."""
+        fz = (self.data.get("cgroup") or {}).get("freezer")
+        if fz is None:
+            if "freezer" in (self.data.get("cgroup") or {}):
+                return False  # recorded: no freezer
+            return self.cgroup.frozen()  # a record without it
+        try:
+            with open(fz["file"]) as f:
+                return f.read().strip() in fz["frozen"]
+        except OSError:
+            return False
+
+    def cgroup_join(self):
+        """[(version, directory)] the executor joins (exec), as recorded at create."""
+        rec = self.data.get("cgroup") or {}
+        if "join" in rec:
+            return [tuple(j) for j in rec["join"]]
+        return self.cgroup.join_args()
+
     def status(self):
         if not self.init_alive():
             return "stopped"
-        if self.cgroup.frozen():
+        if self.frozen():
             return "paused"  # before created, as runc: a created container can be paused
         if os.path.exists(self.fifo):
             return "created"
@@ -254,10 +263,27 @@ class Container:
         self.unlock()
 
 
+class _Held:
+    __slots__ = ("c",)
+
+    def __init__(self, c):
+        self.c = c
+
+    def __enter__(self):
+        if self.c._lockfd is None:
+            self.c.lock()
+        return self.c
+
+    def __exit__(self, *exc):
+        self.c.unlock()
+        return False
+
+
 def _atomic_write(path, data):
     tmp = path + ".tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     try:
+        from .fdutil import write_all
         write_all(fd, data)
     finally:
         os.close(fd)

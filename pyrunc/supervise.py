@@ -172,6 +172,8 @@ class Forwarder:
 
     def supervise(self, pid, console):
         """Forward signals to pid, relay the console's terminal, wait; the exit status."""
+        import gc
+        gc.enable()  # this may last as long as the container (cli.entry turned it off)
         self.pid = pid
         for n in self.pending:
             _forward(pid, n)

@@ -11,11 +11,12 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-# Debian packages: the compiler and headers for the C executor and the cffi module, a
+# Debian packages: the compiler, make and headers for the C parts (csrc/Makefile) and the cffi
+# module, clang-format (the test command checks the C style), a
 # static busybox for test and demo root filesystems, libseccomp, runc to compare with, and
 # ps(1) for `pyrunc ps`, newuidmap/newgidmap for rootless containers that map id ranges,
 # apparmor_parser for the AppArmor tests (run in a VM whose kernel has AppArmor).
-PKGS="gcc libc6-dev binutils python3 python3-venv python3-dev libseccomp-dev busybox-static runc util-linux iproute2 procps uidmap apparmor"
+PKGS="gcc make libc6-dev binutils clang-format python3 python3-venv python3-dev libseccomp-dev busybox-static runc util-linux iproute2 procps uidmap apparmor"
 # The engines that call pyrunc in integration/test_podman.py and test_containerd.py: podman
 # with conmon and netavark (whose bridge network needs iptables), containerd with its runc shim.
 if [ "${1:-}" = "--engines" ]; then

@@ -16,6 +16,13 @@ if [ "${PYRUNC_SKIP_V2VM:-}" != 1 ] && [ -x "$V2VM_DIR/setup.sh" ]; then
   "$V2VM_DIR/setup.sh" >/dev/null
   export PYRUNC_V2VM="$V2VM_DIR/v2vm"
 fi
+# the code's own checks first: lint (ruff, pyproject.toml), the C style (csrc/.clang-format),
+# the C parts built with -Werror and the executor's protocol test (csrc/Makefile)
+.venv/bin/ruff check pyrunc tests integration bench csrc/build_native.py csrc/build_seccomp.py setup.py
+make -s -C csrc format-check
+cbuild=$(mktemp -d)
+make -s -C csrc check OUT="$cbuild"
+rm -rf "$cbuild"
 # .venv/bin/pytest (not "python -m pytest", which puts the source tree first on sys.path)
 # imports the installed pyrunc, with its built executor and cffi module.
 exec .venv/bin/pytest -p no:cacheprovider -n "${PYRUNC_TEST_JOBS:-2}" "$@" tests integration

@@ -62,6 +62,7 @@ def test_features_document_is_valid_and_truthful():
     import os
     import subprocess
     import sys
+
     import jsonschema
     exe = os.path.join(os.path.dirname(sys.executable), "pyrunc")
     r = subprocess.run([exe, "features"], capture_output=True, text=True)

@@ -3,8 +3,10 @@ with fixed answers, so these tests hold on any machine."""
 
 import pytest
 
-from pyrunc import config, mountopts as mo, state
-from pyrunc.cgroups import hierarchy
+from pyrunc import config, state
+from pyrunc import host as hierarchy  # Hierarchy, probe_cgroups, layout
+from pyrunc import mountopts as mo
+from pyrunc.cgroups.fs import paths_for
 from pyrunc.commands.spec import default_spec
 from pyrunc.compiler import NS_FLAGS, Inputs, compile_create, compile_exec
 from pyrunc.errors import ConfigError, PyruncError
@@ -166,15 +168,15 @@ MOUNTINFO = """\
 def test_cgroup_paths(tmp_path):
     mi = tmp_path / "mountinfo"
     mi.write_text(MOUNTINFO)
-    hs = hierarchy.probe(str(mi))
+    hs = hierarchy.probe_cgroups(str(mi))
     assert [h.key for h in hs] == ["memory", "cpu", "systemd", "unified"]
     assert hierarchy.layout(hs) == "hybrid"
     own = {"memory": "/sup/me", "cpu": "/", "cpuacct": "/", "systemd": "/", "": "/"}
-    p = hierarchy.paths_for("/a/b", "id", hs, own)
+    p = paths_for("/a/b", "id", hs, own)
     assert p["memory"] == "/sys/fs/cgroup/memory/a/b" and p["cpu"] == "/sys/fs/cgroup/cpu,cpuacct/a/b"
-    p = hierarchy.paths_for("rel", "id", hs, own)
+    p = paths_for("rel", "id", hs, own)
     assert p["memory"] == "/sys/fs/cgroup/memory/sup/me/rel" and p["unified"] == "/sys/fs/cgroup/unified/rel"
-    p = hierarchy.paths_for(None, "id", hs, own)
+    p = paths_for(None, "id", hs, own)
     assert p["memory"] == "/sys/fs/cgroup/memory/sup/me/id"
 
 

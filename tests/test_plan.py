@@ -1,4 +1,4 @@
-"""The plan format: csrc/plan_ops.h is what pyrunc/planops.py generates, ops are checked for
+"""The plan format: csrc/plan_ops.h is what pyrunc/plan.py generates, ops are checked for
 their arguments, encoding is exact, and the executor's failure frames are parsed whole."""
 
 import os
@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from pyrunc import plan, planops
+from pyrunc import plan
 from pyrunc.errors import ConfigError, ExecutorError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -14,12 +14,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def test_header_is_generated_from_the_table():
     with open(os.path.join(REPO, "csrc", "plan_ops.h")) as f:
-        assert f.read() == planops.header(), \
-            "csrc/plan_ops.h is stale: python -m pyrunc.planops > csrc/plan_ops.h"
+        assert f.read() == plan.header(), \
+            "csrc/plan_ops.h is stale: python -m pyrunc.plan > csrc/plan_ops.h"
 
 
 def test_numbers_are_unique_and_dense():
-    numbers = sorted(n for n, _, _ in planops.OPS.values())
+    numbers = sorted(n for n, _, _ in plan.OPS.values())
     assert numbers == list(range(1, len(numbers) + 1))
 
 
@@ -33,10 +33,10 @@ def test_encoding():
     assert (magic, version, length) == (plan.MAGIC, plan.VERSION, len(data) - 12)
     body = data[12:]
     op, argc = struct.unpack_from("<HH", body)
-    assert (op, argc) == (planops.NUMBERS["HOSTNAME"], 1)
+    assert (op, argc) == (plan.NUMBERS["HOSTNAME"], 1)
     n, = struct.unpack_from("<I", body, 4)
     assert body[8:8 + n] == b"box\0"
-    assert body.endswith(struct.pack("<HH", planops.NUMBERS["NNP"], 0))
+    assert body.endswith(struct.pack("<HH", plan.NUMBERS["NNP"], 0))
 
 
 def test_arity_is_checked():

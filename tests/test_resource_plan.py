@@ -5,12 +5,12 @@ import struct
 import pytest
 
 from pyrunc.cgroups import devices, resources
-from pyrunc.cgroups.hierarchy import Hierarchy
-from pyrunc.config import Device
 from pyrunc.commands.events import duration
 from pyrunc.commands.update import ram_bytes
-from pyrunc.ops.update import merge
+from pyrunc.config import Device
 from pyrunc.errors import PyruncError
+from pyrunc.host import Hierarchy
+from pyrunc.ops.update import merge
 
 
 def fake(tmp_path, version, files):

@@ -1,7 +1,5 @@
 """Our small validator against jsonschema, on our own schema, for good and bad configs."""
 
-import copy
-import json
 
 import jsonschema
 import pytest
@@ -89,6 +87,7 @@ SAMPLES = ["", "/", "/a", "a/", "CAP_", "CAP_KILL", "CAP_kill", "CAP_SYS_ADMIN",
 @pytest.mark.parametrize("pattern", sorted(__import__("pyrunc.schema").schema.FAST_PATTERNS))
 def test_fast_patterns_agree_with_re(pattern):
     import re
+
     from pyrunc.schema import FAST_PATTERNS
     for s in SAMPLES:
         # (re's $ also matches before a final newline; the fast checks refuse it: stricter)

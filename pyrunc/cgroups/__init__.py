@@ -12,7 +12,7 @@ A manager owns one container's cgroups from `create` to `delete`.  Its interface
     update(old, new)             update's resources, all or nothing
     destroy()                    kill what is left, remove the cgroups (returns what stayed)
     record()                     what the state keeps, so that every later call rebuilds it
-    front()                      what pyrunc-front needs to act without Python (front.py)
+    front()                      what pyrunc-front needs to act without Python (state.py)
 
 `fs.FsManager` is the cgroupfs driver: it writes the cgroup filesystem itself, on v1, hybrid
 and pure v2 hosts alike (one code path; each controller in its own hierarchy's format).  The

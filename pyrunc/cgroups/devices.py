@@ -135,6 +135,7 @@ def attach_v2(cgroup_dir, rule_list):
     """Load the program and attach it to the cgroup, replacing any program pyrunc (or
     anyone) attached there before; returns nothing, raises PyruncError."""
     import os
+
     from .._native import ffi, lib
     insns = program(rule_list)
     buf = ffi.new("char[]", insns)

@@ -1,6 +1,6 @@
 """The cgroupfs manager: the container's cgroup in every mounted hierarchy (v1, hybrid, v2).
 
-`linux.cgroupsPath` is honoured as runc's cgroupfs driver honours it (hierarchy.paths_for).
+`linux.cgroupsPath` is honoured as runc's cgroupfs driver honours it (paths_for).
 There is no class per layout: each controller is written in the format of the hierarchy that
 holds it (resources.Dirs maps controller -> directory and version), which covers v1, pure v2
 and every hybrid mix with one code path.  On v2 the controllers are enabled in
@@ -12,8 +12,30 @@ those the config needs, only in cgroups pyrunc made).  The executor joins the cg
 import os
 import time
 
+from ..config import clean
 from ..errors import CgroupError
 from ..fdutil import read_text, write_file
+
+
+def paths_for(cgroups_path, cid, hs, own=None):
+    """{hierarchy key: host directory} of the container's cgroup: an absolute cgroupsPath
+    from each hierarchy's root; a relative one, or the id when there is none, under the
+    caller's own cgroup in that hierarchy."""
+    inner = cgroups_path if cgroups_path else cid
+    out = {}
+    if inner.startswith("/"):
+        for h in hs:
+            out[h.key] = h.mountpoint + clean(inner)
+        return out
+    if own is None:
+        from ..host import own_cgroups
+        own = own_cgroups()
+    for h in hs:
+        mine = own.get("" if h.version == 2 else h.key, "/")
+        if h.mountroot != "/" and mine.startswith(h.mountroot):
+            mine = mine[len(h.mountroot):] or "/"
+        out[h.key] = h.mountpoint + clean(mine + "/" + inner)
+    return out
 
 
 def _write(path, value):
@@ -95,8 +117,7 @@ class FsManager:
     # ---- making one ----
     @classmethod
     def for_spec(cls, spec, cid, host, rootless=False):
-        from . import hierarchy
-        paths = hierarchy.paths_for(spec.cgroups_path, cid, host.cgroup_hierarchies)
+        paths = paths_for(spec.cgroups_path, cid, host.cgroup_hierarchies)
         if rootless:
             from ..rootless import usable_cgroups
             paths = usable_cgroups(paths, spec.resources)
@@ -107,7 +128,17 @@ class FsManager:
         return cls(rec.get("paths"), rec.get("created"))
 
     def record(self):
-        return {"manager": self.kind, "paths": self.paths, "created": self.created}
+        """The state's record: the paths and what create made, and what the calls that only
+        read the container need without loading a manager (state.Container): the freezer
+        file and its values, the plan's join list for exec."""
+        kind, d = self._freezer()
+        freezer = None
+        if kind == "v1":
+            freezer = {"file": d + "/freezer.state", "frozen": ["FROZEN", "FREEZING"], "thaw": "THAWED"}
+        elif kind == "v2":
+            freezer = {"file": d + "/cgroup.freeze", "frozen": ["1"], "thaw": "0"}
+        return {"manager": self.kind, "paths": self.paths, "created": self.created,
+                "join": self.join_args(), "freezer": freezer}
 
     @property
     def hs(self):
@@ -141,10 +172,11 @@ class FsManager:
         process is in it; a cgroup shared with running processes keeps its rules (a warning
         is logged)."""
         import fcntl
+
+        from ..host import layout
+        from ..log import log
         from . import devices as dev_rules
         from . import resources as res_mod
-        from ..log import log
-        from . import hierarchy
         hs = self.hs
         res = resources or {}
         if not self.paths:  # rootless, no cgroup writable: nothing to make or restrict
@@ -158,7 +190,7 @@ class FsManager:
                     for d in new:
                         _copy_if_empty(d, "cpuset.cpus")
                         _copy_if_empty(d, "cpuset.mems")
-            pure = hierarchy.layout(hs) == "v2"
+            pure = layout(hs) == "v2"
             for h in hs:
                 if h.version == 2 and h.key in self.paths:
                     wanted = set(h.controllers) if pure else res_mod.v2_controllers(res) & set(h.controllers)
@@ -305,8 +337,8 @@ class FsManager:
         """Write the merged resources `new`; if a write fails, write `old` back and raise: a
         request applies entirely or not at all, as far as the kernel lets a set of cgroup files
         be.  Device rules are not updated (as runc)."""
-        from . import resources as res_mod
         from ..log import log
+        from . import resources as res_mod
         dirs = self.dirs(existing=True)
         body = {k: v for k, v in new.items() if k != "devices"}
         writes = res_mod.writes(body, dirs, warn=log.warning, update=True)
@@ -358,10 +390,9 @@ class FsManager:
         return self._remove(self.created, self.paths.values())
 
     def front(self):
-        """What pyrunc-front needs to act on this container without Python."""
-        kind, d = self._freezer()
+        """What pyrunc-front needs to delete this container without Python (the freezer is
+        in the record)."""
         created = set(self.created)
         leaves = set(self.paths.values())
-        return {"freezer": (kind, d), "pid_dir": self._pid_dir(),
-                "remove": sorted(created | leaves, key=len, reverse=True),
+        return {"pid_dir": self._pid_dir(), "remove": sorted(created | leaves, key=len, reverse=True),
                 "leaves": leaves}

@@ -25,7 +25,7 @@ def duration(text):
         while i < len(s) and (s[i].isdigit() or s[i] == "."):
             i += 1
         num, s = s[:i], s[i:]
-        for unit, mult in sorted(UNITS, key=lambda u: -len(u[0])):
+        for unit, mult in sorted(UNITS, key=lambda u: -len(u[0])):  # noqa: B007 (used after the loop)
             if s.startswith(unit):
                 break
         else:
@@ -49,6 +49,8 @@ def _emit(kind, cid, data=None):
 
 
 def main(a):
+    import gc
+    gc.enable()  # a stream lasts as long as the container (cli.entry turned it off)
     interval = duration(a.interval or "5s")
     c = Container.load(a.root, a.id)
     if c.status() == "stopped":

@@ -9,10 +9,9 @@ applies them where the host has the module.
 
 import sys
 
-from .. import SPEC_VERSION, __version__
-from ..fastjson import dumps
-from .. import seccomp
+from .. import SPEC_VERSION, __version__, seccomp
 from ..config import HOOKS
+from ..fastjson import dumps
 
 
 def document():

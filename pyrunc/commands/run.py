@@ -1,6 +1,6 @@
+from ..cli import create_request
 from ..ops.run import run
-from .create import request
 
 
 def main(a):
-    return run(request(a), detach=a.detach, keep=a.keep)
+    return run(create_request(a), detach=a.detach, keep=a.keep)

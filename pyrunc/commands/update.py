@@ -3,7 +3,7 @@ it, or the individual flags) given to ops/update.py, which merges and applies it
 
 import sys
 
-from ..errors import ConfigError, PyruncError, StateError, UsageError
+from ..errors import ConfigError, StateError, UsageError
 from ..state import Container
 
 RAM_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}

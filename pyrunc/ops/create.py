@@ -1,7 +1,8 @@
 """create: build a container and leave its init waiting on the exec fifo.
 
 The operation is a sequence of steps; each step that makes something registers its undo on
-an ExitStack, so that on any failure everything this call made is undone, in reverse order,
+an Undo (below, a small ExitStack), so that on any failure everything this call
+made is undone, in reverse order,
 before the error is reported: the init is killed (and poststop hooks run, as runc does once
 the container began), mounts left in the runtime's namespace are detached, the cgroups and
 the state directory are removed.  A second create with an id that exists fails before
@@ -20,12 +21,40 @@ touching anything of the first container.  On success the stack is dropped: all 
 Restore (CRIU) reuses these steps around a different launch.
 """
 
-import contextlib
 import os
 import time
 
 from ..errors import PyruncError, StateError, UsageError
 from ..log import log
+
+
+class Undo:
+    __slots__ = ("_callbacks",)
+
+    def __init__(self):
+        self._callbacks = []
+
+    def callback(self, fn, *args):
+        self._callbacks.append((fn, args))
+
+    def keep(self):
+        self._callbacks = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self._callbacks = []
+            return False
+        while self._callbacks:
+            fn, args = self._callbacks.pop()
+            try:
+                fn(*args)
+            except BaseException as e:  # keep undoing; the first error is the one reported
+                from .log import log
+                log.debug(f"undo {getattr(fn, '__name__', fn)}: {e}")
+        return False
 
 
 class Request:
@@ -176,17 +205,22 @@ class Creation:
     def launch(self, undo, host):
         from ..compiler import Inputs, compile_create
         from ..executor import Executor
-        from ..idmap import groups_denied
-        from ..lsm import check_mount_label
         spec, req = self.spec, self.req
+        no_setgroups = mount_label = False
+        if self.rootless:
+            from ..idmap import groups_denied
+            no_setgroups = groups_denied(spec.gid_mappings)
+        if spec.mount_label:
+            from ..lsm import check_mount_label
+            mount_label = check_mount_label(spec.mount_label)
         console_fd = self.console.peer_fd(3 + self.preserve) if self.console else -1
         inp = Inputs(req.id, fifo_fd=self.fifo_fd, console_socket=self.console_socket, console_fd=console_fd,
                      no_pivot=req.no_pivot, no_new_keyring=req.no_new_keyring,
                      preserve_fds=self.preserve, extra_env=self.extra_env, rootless=self.rootless,
-                     no_setgroups=self.rootless and groups_denied(spec.gid_mappings),
+                     no_setgroups=no_setgroups,
                      cgroup_join=self.cg.join_args(), cgroup_mounts=self.cg.mount_sources(),
                      idmap_fds=self.idmap_fds,
-                     mount_label=check_mount_label(spec.mount_label) if spec.mount_label else None)
+                     mount_label=mount_label or None)
         plan = compile_create(spec, host, inp)
         if log.debug_on:
             log.debug("plan:\n" + plan.describe())
@@ -272,7 +306,7 @@ def create(req, spec=None, console=None, keep_lock=False):
     cr = Creation(req, spec, console)
     cr.prepare()
     host = get_host()
-    with contextlib.ExitStack() as undo:
+    with Undo() as undo:
         cr.state_dir(undo)
         cr.cgroups(undo, host)
         cr.exec_fifo(undo)
@@ -281,7 +315,7 @@ def create(req, spec=None, console=None, keep_lock=False):
         cr.between()
         cr.ready()
         cr.save()
-        undo.pop_all()  # made: nothing to undo
+        undo.keep()  # made: nothing to undo
     if not keep_lock:
         cr.c.unlock()
     return cr.c

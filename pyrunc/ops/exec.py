@@ -37,6 +37,7 @@ def namespace_fds(c, low):
     """type -> fd of each namespace the container has (and we are not in), opened while a
     pidfd pins the init, so a recycled pid cannot give another process's namespaces."""
     import select
+
     from ..compiler import NS_FILES
     from ..fdutil import inheritable_at
     pidfd = c.pidfd()
@@ -107,6 +108,7 @@ def _setgroups_denied(pid):
 
 def connect(path, low):
     import socket
+
     from ..fdutil import inheritable_at
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -128,7 +130,6 @@ def execute(c, req, status, console=None):
     from ..compiler import Inputs, compile_exec
     from ..executor import Executor
     from ..fdutil import check_preserved, set_subreaper
-    from ..host import host
     from ..log import log
     proc = req.process
     preserve = req.preserve_fds
@@ -147,10 +148,10 @@ def execute(c, req, status, console=None):
         userns = "user" in ns_fds
         seccomp = (c.data.get("config") or {}).get("seccomp")
         inp = Inputs(c.id, console_fd=console_fd, no_new_keyring=bool(c.data.get("no_new_keyring")),
-                     preserve_fds=preserve, cgroup_join=c.cgroup.join_args(),
+                     preserve_fds=preserve, cgroup_join=c.cgroup_join(),
                      shared_rootfs="" if _own_mount_ns(c) else c.data.get("rootfs", ""),
                      no_setgroups=userns and _setgroups_denied(c.data["pid"]), seccomp=seccomp)
-        plan = compile_exec(proc, host(), inp, {t: fd for t, fd in ns_fds.items() if t != "console"}, userns)
+        plan = compile_exec(proc, None, inp, {t: fd for t, fd in ns_fds.items() if t != "console"}, userns)
         if log.debug_on:
             log.debug("exec plan:\n" + plan.describe())
         set_subreaper()

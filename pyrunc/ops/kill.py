@@ -1,9 +1,8 @@
 """kill: a signal to the container's init, or with --all to every process in its cgroup."""
 
-import os
-
 # _signal is what signal wraps; signal itself imports enum (milliseconds per call)
 import _signal as signal
+import os
 
 from ..errors import StateError, UsageError
 
