@@ -15,6 +15,7 @@ import os
 
 from . import caps
 from .errors import ConfigError
+from .fastjson import nonempty
 
 SOURCE = "config.json"
 MAX_CONFIG = 16 << 20  # bytes: a config.json larger than this is refused unread
@@ -46,8 +47,7 @@ def clean(path):
     return os.path.normpath("/" + path.lstrip("/"))
 
 
-def nonempty(v):
-    return v not in (None, "", [], {})
+
 
 
 def _err(field, msg, source=SOURCE, subject=False):

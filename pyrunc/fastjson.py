@@ -65,6 +65,11 @@ def loads(s):
     return obj
 
 
+def nonempty(v):
+    """A value that is set: not null, nor an empty string, array or object."""
+    return v not in (None, "", [], {})
+
+
 def dumps(obj, indent=None, _level=0):
     """JSON text of dicts, lists, strings, numbers, booleans and None: compact as Go's
     encoding/json writes it (runc's events, logs and lists), or indented."""

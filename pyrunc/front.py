@@ -35,8 +35,7 @@ def _line(key, value):
 
 
 def record(c):
-    """The front record of container c (its data as just saved)."""
-    from .state import FILES
+    """The front record of container c (a state.Container, its data as just saved)."""
     d = c.data
     python = set(d.get("front_python") or ())
     hooks = (d.get("config") or {}).get("hooks") or {}
@@ -68,7 +67,7 @@ def record(c):
             lines.append(_line("leaf", leaf))
         for path in info["remove"]:
             lines.append(_line("rmdir", path))
-        for name in FILES:
+        for name in c.FILES:
             lines.append(_line("unlink", name))
         head, middle, tail = _state_parts(c)
         lines.append(f"state {len(head)} {len(middle)} {len(tail)}\n")

@@ -78,6 +78,8 @@ def _legacy(data):
 
 
 class Container:
+    FILES = FILES  # every file of the directory (front.py lists them for the front)
+
     def __init__(self, root, cid):
         self.root = root
         self.id = cid

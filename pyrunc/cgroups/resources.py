@@ -15,8 +15,8 @@ does (the kernel deprecated them); the TCP buffer limit (kernelTCP) is set on v1
 
 import os
 
-from ..config import nonempty as _set
 from ..errors import CgroupError, ConfigError
+from ..fastjson import nonempty as _set
 from ..fdutil import read_text as _read
 
 V2_NAMES = {"io": "blkio"}  # v2 controller -> the name used here (the v1 name)
