@@ -414,7 +414,19 @@ static const char *status(struct ctr *c)
 	if (frozen(c))
 		return "paused";
 	snprintf(path, sizeof(path), "%s/exec.fifo", c->dir);
-	return access(path, F_OK) == 0 ? "created" : "running";
+	if (access(path, F_OK) != 0)
+		return "running";
+	/* the fifo is there: created while the init has not exec'd (it is still pyrunc-init,
+	 * as it names itself); a start killed after letting it go leaves a running container */
+	char comm[32] = {0};
+	snprintf(path, sizeof(path), "/proc/%lld/comm", c->pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, comm, sizeof(comm) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n > 0 && strcmp(comm, "pyrunc-init\n") != 0)
+		return "running";
+	return "created";
 }
 
 /* a pidfd of the init, checked against its start time after it pins the pid */

@@ -255,6 +255,18 @@ static unsigned long long num(const char *s)
 	return v;
 }
 
+/* a user or group id: 0 to 2^31-1, as runc allows.  (uid_t)-1 means "leave unchanged" to
+ * setresuid(2) and chown(2): an id that reached a syscall as -1 would run the container as
+ * whoever the executor is (root), so out-of-range ids are refused here too, not only by
+ * pyrunc's checks. */
+static unsigned id_num(const char *s)
+{
+	unsigned long long v = num(s);
+	if (v > 2147483647ULL)
+		fail(0, "%s: uids and gids must be in range 0-2147483647, not %s", cur_op, s);
+	return (unsigned)v;
+}
+
 /* a number that may be -1 (none) */
 static long long snum(const char *s)
 {
@@ -477,6 +489,26 @@ static void fdpath(char *buf, size_t len, int fd)
 	snprintf(buf, len, "/proc/self/fd/%d", fd);
 }
 
+/* procfs and sysfs only on a directory that is not a symlink (nor anything else): a /proc
+ * that the rootfs made a symlink would put the container's procfs, and the masks over it,
+ * where the symlink leads (CVE-2019-19921 class).  Only the last component is checked, as
+ * runc checks it: the ones before it resolve inside the root. */
+static void check_ordinary_dir(const char *dst, const char *type)
+{
+	char parent[PATH_MAX];
+	const char *name;
+	struct stat st;
+	int pfd;
+
+	split(dst, parent, sizeof parent, &name);
+	pfd = in_root(parent, O_PATH | O_DIRECTORY);
+	if (pfd < 0)
+		return; /* no parent yet: nothing there to be a symlink */
+	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode))
+		fail(0, "mount %s on %s: filesystem \"%s\" must be mounted on ordinary directory", type, dst, type);
+	close(pfd);
+}
+
 static void op_mount(struct op *o)
 {
 	const char *src = o->argv[0], *dst = o->argv[2], *type = o->argv[3], *data = o->argv[5];
@@ -488,6 +520,8 @@ static void op_mount(struct op *o)
 	uint64_t rset = num(o->argv[10]), rclr = num(o->argv[11]);
 	int dfd, mfd;
 
+	if (!(flags & MS_BIND) && (strcmp(type, "proc") == 0 || strcmp(type, "sysfs") == 0))
+		check_ordinary_dir(dst, type);
 	if (mk == 'd')
 		mkdir_all(dst, 0755);
 	else if (mk == 'f')
@@ -629,7 +663,7 @@ static void op_mknod(struct op *o)
 	remove_nondir(pfd, name, path);
 	if (mknodat(pfd, name, mode, dev) < 0)
 		FAIL("mknod %s", path);
-	if (fchownat(pfd, name, num(o->argv[5]), num(o->argv[6]), AT_SYMLINK_NOFOLLOW) < 0)
+	if (fchownat(pfd, name, id_num(o->argv[5]), id_num(o->argv[6]), AT_SYMLINK_NOFOLLOW) < 0)
 		FAIL("chown %s", path);
 	close(pfd);
 }
@@ -696,7 +730,9 @@ static void op_console(struct op *o)
 	struct stat st;
 	const char *name;
 	int sock, master, slave, unlock = 0, pfd, fd, mfd;
-	long long sock_fd = snum(o->argv[1]), uid = snum(o->argv[4]), gid = snum(o->argv[5]);
+	long long sock_fd = snum(o->argv[1]);
+	long long uid = strcmp(o->argv[4], "-1") ? (long long)id_num(o->argv[4]) : -1;
+	long long gid = strcmp(o->argv[5], "-1") ? (long long)id_num(o->argv[5]) : -1;
 	unsigned opts = num(o->argv[6]);
 
 	ws.ws_row = num(o->argv[2]);
@@ -898,8 +934,8 @@ static void apply_caps(void)
  * stay effective until SECCOMP has loaded the filter, which then applies the real sets. */
 static void op_user(struct op *o)
 {
-	uid_t uid = num(o->argv[0]);
-	gid_t gid = num(o->argv[1]);
+	uid_t uid = id_num(o->argv[0]);
+	gid_t gid = id_num(o->argv[1]);
 	const char *groups = o->argv[2];
 	unsigned opts = num(o->argv[3]);
 	int defer = opts & OPT_USER_DEFER;
@@ -910,9 +946,11 @@ static void op_user(struct op *o)
 		gid_t list[NGROUPS_MAX > 65536 ? 65536 : NGROUPS_MAX];
 		size_t n = 0;
 		char *copy = strdup(groups), *save = NULL;
+		if (!copy)
+			FAIL("setgroups");
 		for (char *t = strtok_r(copy, ",", &save); t && n < sizeof list / sizeof list[0];
 		     t = strtok_r(NULL, ",", &save))
-			list[n++] = num(t);
+			list[n++] = id_num(t);
 		if (setgroups(n, list) < 0)
 			FAIL("setgroups");
 		free(copy);
@@ -988,13 +1026,57 @@ static void op_wait_start(void)
 	while (fd < 0 && errno == EINTR);
 	if (fd < 0)
 		FAIL("open the exec fifo");
-	if (write(fd, "0", 1) != 1)
+	/* The open succeeded: a `start` opened the other end, the container is started.  If
+	 * that start has been killed since, the write finds no reader: that is no reason to stop
+	 * (EPIPE, not SIGPIPE), the container goes on, and its status says running. */
+	signal(SIGPIPE, SIG_IGN);
+	if (write(fd, "0", 1) != 1 && errno != EPIPE)
 		FAIL("write the exec fifo");
+	signal(SIGPIPE, SIG_DFL); /* not passed on to the container's program */
 	/* Kept open (close-on-exec) until execve: `start` reads until end of file, so it sees
 	 * a failure of what runs between here and execve (startContainer hooks, execve). */
 	start_fd = fd;
 	close(fifo_fd);
 	close(selffd_dir);
+}
+
+/* Resource limits are applied as late as they can be: a limit the container's program is
+ * meant to live under (a 1-byte stack or address space) must not break the executor's own
+ * work, or the failure could not even be reported.  RLIMIT_NPROC is set at once, before
+ * USER, so that setuid to a user over the limit makes execve fail (EAGAIN) as under runc;
+ * the others wait for apply_rlimits(), right before the seccomp filter is loaded (the filter
+ * may not allow setrlimit) or before execve, with nothing allocated after them. */
+static struct {
+	int resource;
+	struct rlimit rl;
+} pending_rlimits[RLIM_NLIMITS];
+static int npending_rlimits;
+
+static void op_rlimit(struct op *o)
+{
+	int resource = num(o->argv[0]);
+	struct rlimit rl = {.rlim_cur = num(o->argv[1]), .rlim_max = num(o->argv[2])};
+
+	if (resource == RLIMIT_NPROC) {
+		if (setrlimit(resource, &rl) < 0)
+			FAIL("setrlimit %s", o->argv[0]);
+		return;
+	}
+	if (npending_rlimits >= RLIM_NLIMITS)
+		fail(0, "too many rlimits");
+	pending_rlimits[npending_rlimits].resource = resource;
+	pending_rlimits[npending_rlimits].rl = rl;
+	npending_rlimits++;
+}
+
+static void apply_rlimits(void)
+{
+	for (int i = 0; i < npending_rlimits; i++)
+		if (setrlimit(pending_rlimits[i].resource, &pending_rlimits[i].rl) < 0)
+			fail(errno, "setrlimit %d (soft %llu, hard %llu)", pending_rlimits[i].resource,
+			     (unsigned long long)pending_rlimits[i].rl.rlim_cur,
+			     (unsigned long long)pending_rlimits[i].rl.rlim_max);
+	npending_rlimits = 0;
 }
 
 static void op_seccomp(struct op *o)
@@ -1016,6 +1098,7 @@ static void op_seccomp(struct op *o)
 	prog.len = len / sizeof(struct sock_filter);
 	prog.filter = (struct sock_filter *)code;
 	flags = num(o->argv[1]);
+	apply_rlimits(); /* nothing allocates from here to execve */
 	fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
 	if (fd < 0)
 		FAIL("seccomp: load the filter");
@@ -1037,6 +1120,7 @@ static void __attribute__((noreturn)) op_exec(struct op *o)
 	int keep = num(o->argv[0]), argc = num(o->argv[1]);
 	char **argv = &o->argv[2], **envp = &o->argv[2 + argc + 1];
 
+	apply_rlimits();
 	/* argv is NULL-terminated by the empty marker Python puts between argv and env */
 	argv[argc] = NULL;
 	/* Everything above the kept fds is close-on-exec (main marked what was inherited, the
@@ -1121,6 +1205,7 @@ static void op_hook(struct op *o)
 		sigset_t all;
 		sigemptyset(&all);
 		sigprocmask(SIG_SETMASK, &all, NULL);
+		setpgid(0, 0); /* a group of its own: a timeout kills what it started too */
 		if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
 			_exit(127);
 		syscall(SYS_close_range, 3, ~0U, 0);
@@ -1143,6 +1228,7 @@ static void op_hook(struct op *o)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r == 0) {
+			kill(-pid, SIGKILL);
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
 			fail(0, "%s: hook ran past specified timeout of %u.0s", label, timeout);
@@ -1186,6 +1272,97 @@ static void op_cwd(const char *path)
 	close(fd);
 	if (syscall(SYS_getcwd, buf, sizeof buf) < 0 || buf[0] != '/')
 		fail(0, "cwd (\"%s\") set in config.json is outside the container", path);
+}
+
+/* --no-pivot: after MS_MOVE and chroot the host's own procfs and sysfs are still mounted in
+ * the container's mount namespace, under the chroot.  The kernel lets a process mount a new
+ * procfs or sysfs (in a user namespace it made) only where a *full* one is already visible
+ * in its mount namespace; with those host mounts there, a container could mount a fresh
+ * procfs without the masks of linux.maskedPaths.  So, before the move, every full procfs and
+ * sysfs mount outside the rootfs is detached (made a slave first, so nothing propagates to
+ * the host), or covered with a tmpfs where it cannot be detached: as runc does.  The
+ * executor's own descriptor of the host procfs stays usable. */
+static void hide_full_pseudo_mounts(void)
+{
+	char self[32], root[PATH_MAX], *buf = NULL;
+	size_t len = 0, cap = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(self, sizeof self, "self/fd/%d", rootfd);
+	n = readlinkat(procfd, self, root, sizeof root - 1);
+	if (n <= 0)
+		FAIL("no-pivot: the rootfs path");
+	root[n] = '\0';
+	fd = openat(procfd, "self/mountinfo", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		FAIL("no-pivot: read mountinfo");
+	for (;;) {
+		if (len + 4096 > cap) {
+			cap = cap ? cap * 2 : 65536;
+			buf = realloc(buf, cap + 1);
+			if (!buf)
+				FAIL("no-pivot: read mountinfo");
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0)
+			FAIL("no-pivot: read mountinfo");
+		if (n == 0)
+			break;
+		len += n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	for (char *line = buf, *next; *line; line = next) {
+		char *f[5], *sep, *fstype, *p;
+		next = strchrnul(line, '\n');
+		if (*next)
+			*next++ = '\0';
+		sep = strstr(line, " - ");
+		if (!sep)
+			continue;
+		*sep = '\0';
+		fstype = sep + 3;
+		*strchrnul(fstype, ' ') = '\0';
+		if (strcmp(fstype, "proc") != 0 && strcmp(fstype, "sysfs") != 0)
+			continue;
+		p = line;
+		for (int i = 0; i < 5; i++) {
+			f[i] = p;
+			p = strchrnul(p, ' ');
+			if (*p)
+				*p++ = '\0';
+		}
+		if (strcmp(f[3], "/") != 0)
+			continue; /* not the root of the filesystem: not a full mount */
+		/* the mount point, its octal escapes (\040 for a space ...) decoded */
+		char *w = f[4];
+		for (char *r = f[4]; *r; r++) {
+			if (r[0] == '\\' && r[1] >= '0' && r[1] <= '7' && r[2] >= '0' && r[2] <= '7' && r[3] >= '0' &&
+			    r[3] <= '7') {
+				*w++ = (char)(((r[1] - '0') << 6) | ((r[2] - '0') << 3) | (r[3] - '0'));
+				r += 3;
+			} else {
+				*w++ = *r;
+			}
+		}
+		*w = '\0';
+		size_t rl = strlen(root);
+		if (strncmp(f[4], root, rl) == 0 && (f[4][rl] == '\0' || f[4][rl] == '/' || rl == 1))
+			continue; /* the container's own */
+		if (mount(NULL, f[4], NULL, MS_SLAVE | MS_REC, NULL) < 0) {
+			if (errno == ENOENT)
+				continue; /* under one detached already */
+			FAIL("no-pivot: make %s a slave", f[4]);
+		}
+		if (umount2(f[4], MNT_DETACH) < 0) {
+			if (errno != EINVAL && errno != EPERM)
+				FAIL("no-pivot: detach %s", f[4]);
+			if (mount("tmpfs", f[4], "tmpfs", 0, NULL) < 0)
+				FAIL("no-pivot: cover %s", f[4]);
+		}
+	}
+	free(buf);
 }
 
 /* ---------- main ---------- */
@@ -1301,6 +1478,7 @@ static void run_op(struct op *o)
 			if (umount2(".", MNT_DETACH) < 0)
 				FAIL("unmount the old root");
 		} else {
+			hide_full_pseudo_mounts();
 			if (mount(".", "/", NULL, MS_MOVE, NULL) < 0)
 				FAIL("move the rootfs to /");
 			if (chroot(".") < 0)
@@ -1325,14 +1503,7 @@ static void run_op(struct op *o)
 		if (setdomainname(o->argv[0], strlen(o->argv[0])) < 0)
 			FAIL("setdomainname");
 		break;
-	case OP_RLIMIT: {
-		struct rlimit rl;
-		rl.rlim_cur = num(o->argv[1]);
-		rl.rlim_max = num(o->argv[2]);
-		if (setrlimit(num(o->argv[0]), &rl) < 0)
-			FAIL("setrlimit %s", o->argv[0]);
-		break;
-	}
+	case OP_RLIMIT: op_rlimit(o); break;
 	case OP_USER: op_user(o); break;
 	case OP_CAPS: op_caps(o); break;
 	case OP_UMASK: umask(num(o->argv[0])); break;
@@ -1395,6 +1566,10 @@ int main(int argc, char **argv)
 	syscall(SYS_close_range, 3 + keep, ~0U, CLOSE_RANGE_CLOEXEC);
 	/* Our /proc/<pid> stays root-owned and unreadable to the container while we work. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	/* The name pyrunc and the front look for in /proc/<pid>/comm: a created container's init
+	 * that has not exec'd yet (a `start` killed after it let the init go must not leave a
+	 * container that says "created" while its program runs). */
+	prctl(PR_SET_NAME, "pyrunc-init", 0, 0, 0);
 	umask(0);
 	procfd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (procfd < 0 || fstatfs(procfd, &sfs) < 0 || sfs.f_type != PROC_SUPER_MAGIC)

@@ -166,6 +166,14 @@ int main(int argc, char **argv)
 		expect("arity checked when the plan is read",
 		       frame(out, &opi, &err, &msg) && opi == -1 && strstr(msg, "lookup has 1 arguments"), out);
 	}
+	{ /* (uid_t)-1 would leave the executor's uid (root): ids past 2^31-1 are refused */
+		struct buf b = {.len = 0};
+		const char *user[] = {"4294967295", "4294967295", "", "0"};
+		op(&b, OP_USER, 4, user);
+		out = run(&b, &status);
+		expect("uid 4294967295 refused by the executor",
+		       frame(out, &opi, &err, &msg) && opi == 0 && strstr(msg, "must be in range 0-2147483647"), out);
+	}
 	{ /* a plan that execs: the sync pipe closes with nothing said */
 		struct buf b = {.len = 0};
 		const char *lookup[] = {"true", "/bin:/usr/bin"};

@@ -290,6 +290,16 @@ def main(argv=None):
         where = traceback.extract_tb(e.__traceback__)[-1]
         log.error(f"broken pipe ({where.filename.rsplit('/', 1)[-1]}:{where.lineno} {where.line})")
         return 1
+    except (Exception, RecursionError) as e:
+        # A failure pyrunc did not foresee is still one line (and everything the failed step
+        # made has been undone by then); --debug logs the traceback.
+        import traceback
+        where = traceback.extract_tb(e.__traceback__)[-1]
+        log.debug("".join(traceback.format_exception(e)))
+        text = str(e).strip() or type(e).__name__
+        log.error(f"internal error: {text} ({type(e).__name__} at "
+                  f"{where.filename.rsplit('/', 1)[-1]}:{where.lineno})")
+        return 1
 
 
 def entry():

@@ -18,6 +18,8 @@ from .errors import ConfigError
 from .fastjson import nonempty
 
 SOURCE = "config.json"
+MAX_ID = 2147483647  # uids and gids: (uid_t)-1 means "unchanged" to the kernel; runc's range
+MAX_MAPPED = 4294967294  # the last id a user namespace map may name
 MAX_CONFIG = 16 << 20  # bytes: a config.json larger than this is refused unread
 
 NS_TYPES = ("mount", "uts", "ipc", "user", "pid", "network", "cgroup", "time")
@@ -52,6 +54,23 @@ def clean(path):
 
 def _err(field, msg, source=SOURCE, subject=False):
     return ConfigError(msg, field=field, source=source, subject=subject)
+
+
+def check_id(value, field, source=SOURCE):
+    """A uid or gid that reaches a syscall: 0 to 2^31-1, as runc allows.  Beyond that the
+    kernel reads (uid_t)-1 as "leave it unchanged": the process would stay root."""
+    if not 0 <= value <= MAX_ID:
+        raise _err(field, f"uids and gids must be in range 0-{MAX_ID}, not {value}", source)
+
+
+def check_id_maps(maps, field, source=SOURCE):
+    for i, m in enumerate(maps or ()):
+        if m["size"] < 1:
+            raise _err(f"{field}[{i}]", "size must be at least 1", source)
+        for key in ("containerID", "hostID"):
+            if m[key] + m["size"] - 1 > MAX_MAPPED:
+                raise _err(f"{field}[{i}]", f"{key} {m[key]} with size {m['size']} goes past {MAX_MAPPED}",
+                           source)
 
 
 # ---------------------------------------------------------------------------------------
@@ -311,6 +330,8 @@ def build(cfg, bundle):
             raise _err("linux.rootfsPropagation", "needs a mount namespace", subject=True)
         if s.root_readonly:
             raise _err("root.readonly", "needs a mount namespace", subject=True)
+    check_id_maps(linux.get("uidMappings"), "linux.uidMappings")
+    check_id_maps(linux.get("gidMappings"), "linux.gidMappings")
     s.uid_mappings = id_maps(linux.get("uidMappings"))
     s.gid_mappings = id_maps(linux.get("gidMappings"))
     if ns.get("user") == "":
@@ -331,9 +352,14 @@ def build(cfg, bundle):
     for i, d in enumerate(linux.get("devices") or ()):
         if d["type"] != "p" and ("major" not in d or "minor" not in d):
             raise _err(f"linux.devices[{i}]", f"major and minor are required for type {d['type']!r}")
+        for key in ("uid", "gid"):
+            if key in d:
+                check_id(d[key], f"linux.devices[{i}].{key}")
     s.devices = [Device(d) for d in linux.get("devices") or ()]
     s.mounts = []
     for i, m in enumerate(cfg.get("mounts") or ()):
+        check_id_maps(m.get("uidMappings"), f"mounts[{i}].uidMappings")
+        check_id_maps(m.get("gidMappings"), f"mounts[{i}].gidMappings")
         try:
             s.mounts.append(Mount(i, m))
         except ConfigError as e:
@@ -362,6 +388,11 @@ def check_process(proc, where="process", source=SOURCE):
         raise _err(f"{where}.cwd", f"{proc.get('cwd')!r} must be an absolute path", source, subject=True)
     if "user" not in proc:
         raise _err(f"{where}.user", "required on Linux", source)
+    user = proc["user"]
+    for key in ("uid", "gid"):
+        check_id(user.get(key, 0), f"{where}.user.{key}", source)
+    for i, g in enumerate(user.get("additionalGids") or ()):
+        check_id(g, f"{where}.user.additionalGids[{i}]", source)
     for key in Capabilities.SETS:
         try:
             caps.mask((proc.get("capabilities") or {}).get(key), f"{where}.capabilities.{key}")
@@ -382,18 +413,28 @@ def check_process(proc, where="process", source=SOURCE):
     return Process(proc)
 
 
+def _runtimes_own(path, kind):
+    """Is the namespace at path the one pyrunc itself runs in (the host's, as runc says)?"""
+    files = {"ipc": "ipc", "network": "net", "uts": "uts"}
+    try:
+        a, b = os.stat(path), os.stat(f"/proc/self/ns/{files[kind]}")
+    except OSError:
+        return False  # joining it fails later, with the path named
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
 def _check_sysctl(key, ns):
-    if key in IPC_SYSCTLS or key.startswith("fs.mqueue."):
-        if ns.get("ipc") is None:
-            raise _err(None, f"sysctl {key!r} needs an ipc namespace")
-        return
-    if key.startswith("net."):
-        if ns.get("network") is None:
-            raise _err(None, f"sysctl {key!r} needs a network namespace")
-        return
-    if key == "kernel.domainname":
-        if ns.get("uts") is None:
-            raise _err(None, f"sysctl {key!r} needs a uts namespace")
+    for kind, test, name in (("ipc", key in IPC_SYSCTLS or key.startswith("fs.mqueue."), "ipc"),
+                             ("network", key.startswith("net."), "network"),
+                             ("uts", key == "kernel.domainname", "uts")):
+        if not test:
+            continue
+        if ns.get(kind) is None:
+            raise _err(None, f"sysctl {key!r} needs an {name} namespace" if name == "ipc"
+                       else f"sysctl {key!r} needs a {name} namespace")
+        if ns[kind] and _runtimes_own(ns[kind], kind):
+            # joined by path, but it is the runtime's own: the sysctl would change the host's
+            raise _err(None, f"sysctl {key!r} not allowed in host {name} namespace")
         return
     if key == "kernel.hostname":
         raise _err(None, "sysctl 'kernel.hostname' is not allowed: use the hostname field")

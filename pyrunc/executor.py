@@ -96,6 +96,7 @@ class Executor:
         self.pid = 0
         self._buf = b""
         self.stage1_reaped = False
+        self.stage1_status = None
         try:
             write_all(self.plan_w, data)
         except BrokenPipeError:
@@ -130,7 +131,7 @@ class Executor:
     def _reap_stage1(self):
         if not self.stage1_reaped:
             try:
-                os.waitpid(self.stage1, 0)
+                self.stage1_status = os.waitpid(self.stage1, 0)[1]
             except ChildProcessError:
                 pass
             self.stage1_reaped = True
@@ -192,10 +193,31 @@ class Executor:
 
     def _failure(self, msg):
         if msg is None:
-            return ExecutorError("container init exited before it was ready")
+            return ExecutorError("container init exited before it was ready" + self._how_it_ended())
         if isinstance(msg, ExecutorError):
             return msg
         return ExecutorError(f"unexpected message from the executor: {msg!r}")
+
+    def _how_it_ended(self):
+        """How the executor ended without saying why (a signal: an rlimit it could not live
+        under, say): its wait status, as far as this process can reap it."""
+        status = None
+        if self.pid:
+            try:  # our child: the first stage exited and we are its subreaper
+                wpid, status = os.waitpid(self.pid, 0)
+            except ChildProcessError:
+                status = None
+        elif self.stage1_status is not None:
+            status = self.stage1_status
+        if status is None:
+            return ""
+        if os.WIFSIGNALED(status):
+            import _signal
+            sig = os.WTERMSIG(status)
+            name = next((n for n in dir(_signal) if n.startswith("SIG") and not n.startswith("SIG_")
+                         and getattr(_signal, n) == sig), str(sig))
+            return f" (killed by {name})"
+        return f" (exit status {os.WEXITSTATUS(status)})"
 
     def close(self):
         for fd in (self.plan_w, self.sync_r):

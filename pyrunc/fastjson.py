@@ -13,12 +13,21 @@ class JSONError(ValueError):
     pass
 
 
+MAX_DIGITS = 40  # far beyond any number a config holds; Python's own limit is 4300
+
+
+def _parse_int(text):
+    if len(text) > MAX_DIGITS:
+        raise JSONError(f"a number of {len(text)} digits is too large")
+    return int(text)
+
+
 class _Context:
     strict = True
     object_hook = None
     object_pairs_hook = None
     parse_float = float
-    parse_int = int
+    parse_int = staticmethod(_parse_int)
     memo = {}
 
     @staticmethod
@@ -41,7 +50,7 @@ def loads(s):
         try:
             s = s.decode("utf-8")
         except UnicodeDecodeError as e:
-            raise JSONError(f"not UTF-8: {e}")
+            raise JSONError(f"not UTF-8 (byte 0x{s[e.start]:02x} at offset {e.start})") from None
     i = 0
     n = len(s)
     while i < n and s[i] in _WS:
@@ -50,8 +59,12 @@ def loads(s):
         obj, end = _scan(s, i)
     except StopIteration as e:
         raise JSONError(f"syntax error at {_where(s, e.value)}") from None
+    except JSONError:
+        raise
     except ValueError as e:  # bad escapes, control characters
         raise JSONError(str(e)) from None
+    except RecursionError:
+        raise JSONError("nested too deeply") from None
     except SystemError:
         # the C scanner reports some errors (an unquoted property name) by importing
         # json.decoder, which this module avoids; the error is lost on the way

@@ -41,22 +41,34 @@ def run_all_logged(kind, hooks, state, cwd=None):
 
 
 def _run_one(h, state, cwd):
+    """Run one hook in a process group of its own: when it runs past its timeout, the whole
+    group is killed (what it started too) and waited for."""
     import subprocess
     timeout = h.timeout
     try:
-        cp = subprocess.run(h.args, executable=h.path, input=state, capture_output=True,
-                            env=_env(h.env), cwd=cwd, timeout=timeout or None,
-                            close_fds=True)
-    except subprocess.TimeoutExpired:
-        return f"hook ran past specified timeout of {float(timeout):.1f}s"
+        p = subprocess.Popen(h.args, executable=h.path, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=_env(h.env), cwd=cwd, close_fds=True,
+                             process_group=0)
     except OSError as e:
         return f"exec {h.path}: {e.strerror}"
-    if cp.returncode == 0:
+    try:
+        out, err = p.communicate(state, timeout=timeout or None)
+    except subprocess.TimeoutExpired:
+        import os
+        import signal
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        p.wait()
+        for f in (p.stdin, p.stdout, p.stderr):
+            f.close()  # not read to their end: something that left the group may hold them
+        return f"hook ran past specified timeout of {float(timeout):.1f}s"
+    if p.returncode == 0:
         return None
-    why = (f"exit status {cp.returncode}" if cp.returncode > 0
-           else f"signal: {_signame(-cp.returncode)}")
-    out = cp.stdout.decode(errors="replace").strip()
-    err = cp.stderr.decode(errors="replace").strip()
+    why = f"exit status {p.returncode}" if p.returncode > 0 else f"signal: {_signame(-p.returncode)}"
+    out = out.decode(errors="replace").strip()
+    err = err.decode(errors="replace").strip()
     return f"{why}, stdout: {out}, stderr: {err}"
 
 

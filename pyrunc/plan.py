@@ -184,6 +184,9 @@ class Plan:
                 e.field = e.field or o.field
                 e.msg = f"{e.msg}" if e.field else f"plan op {o.name}: {e.msg}"
                 raise
+            if len(enc) > 65535:
+                raise ConfigError(f"has {len(enc) - 2} entries: too many (at most 65533 arguments and "
+                                  "environment variables in all)", field=o.field, source="config.json")
             parts.append(pack("<HH", NUMBERS[o.name], len(enc)))
             for e in enc:
                 parts.append(pack("<I", len(e)))

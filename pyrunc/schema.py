@@ -35,6 +35,20 @@ def load_schema(name):
         return fastjson.loads(f.read())
 
 
+def _bad_text(s, path):
+    """Why s cannot be passed to the kernel as text: a NUL byte would cut it short (or be
+    refused), a lone surrogate (JSON's "\ud800") is not UTF-8.  Annotations are exempt: they
+    only ever travel as JSON, to hooks and in the state."""
+    if "\0" in s:
+        return None if path.startswith("annotations") else "contains a NUL byte"
+    if not s.isascii():
+        try:
+            s.encode()
+        except UnicodeEncodeError:
+            return None if path.startswith("annotations") else "is not valid text (a lone surrogate)"
+    return None
+
+
 def _where(path):
     return path or "(top level)"
 
@@ -60,6 +74,9 @@ def validate(doc, schema, root=None, path=""):
     if "enum" in schema and doc not in schema["enum"]:
         raise _bad(path, f"{doc!r} is not one of {schema['enum']}")
     if isinstance(doc, str):
+        why = _bad_text(doc, path)
+        if why:
+            raise _bad(path, why)
         if len(doc) < schema.get("minLength", 0):
             raise _bad(path, "must not be empty")
         if "pattern" in schema:
@@ -78,6 +95,9 @@ def validate(doc, schema, root=None, path=""):
         extra = schema.get("additionalProperties")
         for key, value in doc.items():
             sub = f"{path}.{key}" if path else key
+            why = _bad_text(key, sub)
+            if why:
+                raise _bad(path, f"a key {why}")
             if key in props:
                 validate(value, props[key], root, sub)
             elif isinstance(extra, dict):

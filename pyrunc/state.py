@@ -130,13 +130,16 @@ class Container:
             data = _legacy(data)
         return data
 
-    def save(self):
-        """Write state.json, then the front's record (a reader never sees a half file)."""
+    def save(self, front=True):
+        """Write state.json, then the front's record (a reader never sees a half file).
+        front=False (a create in progress): no record, so the front hands every call to
+        Python, which knows a container still "creating"."""
         self.data["runtime"] = "pyrunc"
         self.data["format"] = FORMAT
         _atomic_write(self.state_path, fastjson.dumps(self.data).encode())
-        from .front import record
-        _atomic_write(os.path.join(self.dir, "front"), record(self))
+        if front:
+            from .front import record
+            _atomic_write(os.path.join(self.dir, "front"), record(self))
 
     def lock(self):
         try:
@@ -200,11 +203,23 @@ class Container:
     def status(self):
         if not self.init_alive():
             return "stopped"
+        if self.data.get("creating"):
+            return "creating"  # a create that has not finished (or died: delete --force)
         if self.frozen():
             return "paused"  # before created, as runc: a created container can be paused
-        if os.path.exists(self.fifo):
+        if os.path.exists(self.fifo) and not self._exec_done():
             return "created"
         return "running"
+
+    def _exec_done(self):
+        """Has the init exec'd the container's program?  Until then it is pyrunc-init (the
+        executor names itself so).  A `start` killed after it let the init go leaves the
+        exec fifo behind: the container runs, and says so."""
+        try:
+            with open(f"/proc/{self.pid}/comm", "rb") as f:
+                return f.read().rstrip(b"\n") != b"pyrunc-init"
+        except OSError:
+            return False
 
     def require_status(self, *allowed, msg=None):
         st = self.status()

@@ -127,6 +127,17 @@ class FsManager:
     def from_record(cls, rec):
         return cls(rec.get("paths"), rec.get("created"))
 
+    def planned(self):
+        """The directories create() will make (those missing now), recorded before it makes
+        them: a create killed half way leaves no cgroup that delete --force cannot find."""
+        missing = []
+        for path in self.paths.values():
+            d = path
+            while d not in missing and not os.path.isdir(d) and d != "/":
+                missing.append(d)
+                d = os.path.dirname(d)
+        return sorted(missing, key=len)
+
     def record(self):
         """The state's record: the paths and what create made, and what the calls that only
         read the container need without loading a manager (state.Container): the freezer
@@ -181,6 +192,7 @@ class FsManager:
         res = resources or {}
         if not self.paths:  # rootless, no cgroup writable: nothing to make or restrict
             return
+        self.created = []
         try:
             for key, path in self.paths.items():
                 new = []

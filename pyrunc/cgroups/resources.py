@@ -20,6 +20,11 @@ from ..fastjson import nonempty as _set
 from ..fdutil import read_text as _read
 
 V2_NAMES = {"io": "blkio"}  # v2 controller -> the name used here (the v1 name)
+# cgroup v2 interface files that are not resources: writing them through linux.resources.unified
+# would move processes into or out of the container's cgroup, kill or freeze it, or change
+# which controllers its children get (pyrunc does each of those itself)
+UNIFIED_REFUSED = frozenset(("cgroup.procs", "cgroup.threads", "cgroup.kill", "cgroup.freeze",
+                             "cgroup.subtree_control", "cgroup.type"))
 
 
 class Dirs:
@@ -390,6 +395,9 @@ def check(res):
     for key in res.get("unified") or {}:
         if "/" in key or key in (".", ".."):
             raise ConfigError(f"linux.resources.unified: {key!r} must be a file name (no slashes)")
+        if key in UNIFIED_REFUSED:
+            raise ConfigError(f"linux.resources.unified: {key!r} is not a resource: it moves processes "
+                              "or changes the cgroup's structure (pyrunc does that itself)")
         ctrl, dot, param = key.partition(".")
         if not dot or not ctrl or not param:
             raise ConfigError(f"linux.resources.unified: {key!r} must be in the form CONTROLLER.PARAMETER")

@@ -69,12 +69,13 @@ def process_doc(a, c):
 
 
 def _id(text, what):
+    from ..config import MAX_ID
     try:
         n = int(text)
     except ValueError:
         raise UsageError(f"bad {what}: {text!r} is not a number")
-    if not 0 <= n <= 0xFFFFFFFF:
-        raise UsageError(f"bad {what}: {n} is out of range")
+    if not 0 <= n <= MAX_ID:
+        raise UsageError(f"bad {what}: uids and gids must be in range 0-{MAX_ID}, not {n}")
     return n
 
 

@@ -104,6 +104,7 @@ class Creation:
         self.shared_mounts = None
         self.ex = None
         self.pid = 0
+        self.created = _rfc3339(time.time())
 
     # ---- the steps ----
     def prepare(self):
@@ -141,10 +142,16 @@ class Creation:
         if self.console_socket:
             self.console_socket = os.path.abspath(self.console_socket)
 
-    def state_dir(self, undo):
+    def state_dir(self, undo, host):
+        """The state directory, locked, with a first record of the container ("creating"):
+        from here on, whatever instant this process is killed at, `delete --force` finds
+        what it made (the record is kept up to date until the final save)."""
+        from .. import cgroups
         from ..fdutil import set_subreaper
         from ..state import Container
         req = self.req
+        self.cg = cgroups.new(req.cgroup_manager, self.spec, req.id, host, self.rootless)
+        self.cg.created = self.cg.planned()
         # As a subreaper, this process inherits the init when the executor's first stage
         # exits: a failed create then reaps it itself, leaving not even a zombie.  On success
         # the init passes on to our parent's subreaper (conmon, the shim) or pid 1 when we exit.
@@ -158,15 +165,20 @@ class Creation:
         except OSError as e:
             raise PyruncError(f"cannot create the state directory {c.dir}: {e.strerror}")
         undo.callback(c.remove_dir)
-        c.lock()
+        try:
+            c.lock()
+        except PyruncError:
+            raise PyruncError(f"the state directory {c.dir} was removed while it was being made")
         self.c = c
+        self.record()
 
-    def cgroups(self, undo, host):
-        from .. import cgroups
+    def cgroups(self, undo):
         spec = self.spec
-        self.cg = cgroups.new(self.req.cgroup_manager, spec, self.req.id, host, self.rootless)
-        self.cg.create(spec.resources, spec.devices)
+        planned = list(self.cg.created)
         undo.callback(self.cg.undo)
+        self.cg.create(spec.resources, spec.devices)
+        if self.cg.created != planned:
+            self.record()  # what it really made (a concurrent create may have made a parent)
 
     def exec_fifo(self, undo):
         from ..fdutil import inheritable_at
@@ -201,6 +213,7 @@ class Creation:
                 from ..hostmounts import detach_new
                 detach_new(spec.root_path, self.shared_mounts["before"])
             undo.callback(detach)
+            self.record()
 
     def launch(self, undo, host):
         from ..compiler import Inputs, compile_create
@@ -246,6 +259,7 @@ class Creation:
     def between(self):
         """After the init's pid is known, before it goes on."""
         self.pid = self.ex.wait_pid()
+        self.record()  # the init may outlive this process from here on: note it first
         self.cg.placed()  # the init is in its cgroups (the executor joined them)
         spec = self.spec
         if spec.new_ns("user"):
@@ -273,18 +287,22 @@ class Creation:
             send_listener(fd, pid, spec.seccomp, state)
         self.ex.wait_ready(on_hooks, on_seccomp)
 
-    def save(self):
-        from ..fdutil import write_pid_file
+    def record(self, final=False):
+        """Write what is known of the container: while creating, state.json alone (marked
+        "creating"); at the end, with the front's record."""
         from ..state import proc_stat
         spec, req, pid = self.spec, self.req, self.pid
-        st = proc_stat(pid)
-        if st is None:
-            raise PyruncError("container init exited before it was ready")
+        starttime = 0
+        if pid:
+            st = proc_stat(pid)
+            if st is None:
+                raise PyruncError("container init exited before it was ready")
+            starttime = st[1]
         linux = spec.linux_doc()
         c = self.c
         c.data = {
-            "id": req.id, "pid": pid, "starttime": st[1], "bundle": spec.bundle, "rootfs": spec.root_path,
-            "created": _rfc3339(time.time()), "owner": "",
+            "id": req.id, "pid": pid, "starttime": starttime, "bundle": spec.bundle, "rootfs": spec.root_path,
+            "created": self.created, "owner": "",
             "annotations": spec.annotations,
             "cgroup": self.cg.record(),
             "no_new_keyring": req.no_new_keyring,  # exec follows create's choice, as runc
@@ -293,10 +311,16 @@ class Creation:
             "config": {"process": spec.process.doc, "hooks": spec.hooks_doc(),
                        "seccomp": spec.seccomp, "namespaces": linux.get("namespaces") or []},
         }
+        if not final:
+            c.data["creating"] = True
         c._cg = self.cg
-        c.save()
-        if req.pid_file:
-            write_pid_file(req.pid_file, pid)
+        c.save(front=final)
+
+    def save(self):
+        from ..fdutil import write_pid_file
+        self.record(final=True)
+        if self.req.pid_file:
+            write_pid_file(self.req.pid_file, self.pid)
 
 
 def create(req, spec=None, console=None, keep_lock=False):
@@ -307,8 +331,8 @@ def create(req, spec=None, console=None, keep_lock=False):
     cr.prepare()
     host = get_host()
     with Undo() as undo:
-        cr.state_dir(undo)
-        cr.cgroups(undo, host)
+        cr.state_dir(undo, host)
+        cr.cgroups(undo)
         cr.exec_fifo(undo)
         cr.host_objects(undo)
         cr.launch(undo, host)

@@ -56,20 +56,37 @@ def delete(root, cid, force=False):
     destroy(c)
 
 
+YOUNG = 2.0  # seconds: a state directory this young without state.json may be a create's
+
+
 def _half_made(root, cid):
     """delete --force of an id without state: wait for a create in progress (it holds the
-    lock); if it made a container, return it; remove a directory a crash left behind."""
+    lock, and writes its first record right after taking it); if it made a container,
+    return it; remove a directory a crash left behind.  A directory that has no record yet
+    is a create's between its mkdir and its lock when it is young: never removed then."""
+    import time
+
     from ..state import Container, check_id
     check_id(cid)
     c = Container(root, cid)
-    if not os.path.isdir(c.dir):
-        return None
-    try:
-        c.lock()
-    except NotFoundError:
-        return None  # removed meanwhile
-    try:
-        return Container.load(root, cid)  # the create finished: delete what it made
-    except NotFoundError:
-        c.remove_dir()
-        return None
+    while True:
+        try:
+            age = time.time() - os.stat(c.dir).st_mtime
+        except FileNotFoundError:
+            return None
+        try:
+            c.lock()
+        except NotFoundError:
+            return None  # removed meanwhile
+        try:
+            made = Container.load(root, cid)  # a create made it (or is still making it)
+        except NotFoundError:
+            pass
+        else:
+            made._lockfd, c._lockfd = c._lockfd, None  # the lock goes with it
+            return made
+        if age >= YOUNG:
+            c.remove_dir()  # a create killed before its first record
+            return None
+        c.unlock()
+        time.sleep(0.01)
