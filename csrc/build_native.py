@@ -23,6 +23,7 @@ int pyrunc_bpf_query(int cgroup_fd, unsigned int *ids, unsigned int *count);
 int pyrunc_bpf_detach_id(int cgroup_fd, unsigned int id);
 int pyrunc_userns_fd(const char *uid_map, const char *gid_map);
 int pyrunc_idmapped_tree(const char *path, int userns_fd, int rbind, int recursive);
+int pyrunc_open_tree(const char *path, int rbind);
 """)
 ffibuilder.set_source("pyrunc._native", """
 #include <stdint.h>
@@ -120,6 +121,14 @@ static int pyrunc_idmapped_tree(const char *path, int userns_fd, int rbind, int 
         return e;
     }
     return fd;
+}
+
+/* A detached copy of the mount at path (rbind: with its submounts); the fd, or -errno. */
+static int pyrunc_open_tree(const char *path, int rbind)
+{
+    int fd = (int)syscall(SYS_open_tree, AT_FDCWD, path,
+                          OPEN_TREE_CLONE | O_CLOEXEC | (rbind ? AT_RECURSIVE : 0));
+    return fd < 0 ? -errno : fd;
 }
 
 static int pyrunc_detach_mount(const char *path)

@@ -18,13 +18,13 @@ enum plan_op {
 	OP_PROPAGATION = 7, /* path msflags */
 	OP_ROOTFS = 8, /* path opts */
 	OP_MKDIR = 9, /* path mode */
-	OP_MOUNT = 10, /* src src_fd dst fstype msflags data mkkind propagation attr_set attr_clr rec_set rec_clr */
+	OP_MOUNT = 10, /* src src_fd dst fstype msflags data mkkind propagation attr_set attr_clr rec_set rec_clr opts */
 	OP_MKNOD = 11, /* path type major minor mode uid gid */
 	OP_BINDDEV = 12, /* path host_path */
 	OP_SYMLINK = 13, /* target path opts */
 	OP_MASK = 14, /* path */
-	OP_READONLY = 15, /* path */
-	OP_CONSOLE = 16, /* socket_path socket_fd rows cols uid gid opts */
+	OP_READONLY = 15, /* path opts */
+	OP_CONSOLE = 16, /* socket_path socket_fd rows cols opts */
 	OP_EXECFIFO = 17, /* fd */
 	OP_ROOT_READONLY = 18, /* - */
 	OP_PIVOT = 19, /* mode */
@@ -46,14 +46,17 @@ enum plan_op {
 	OP_SETNS_FD = 35, /* fd nstype */
 	OP_ROOT_CURRENT = 36, /* - */
 	OP_SYNC_HOOKS = 37, /* - */
-	OP_HOOK = 38, /* label path cwd timeout argc argv_env* */
+	OP_HOOK = 38, /* label state path cwd timeout argc argv_env* */
 	OP_CGROUP_JOIN = 39, /* version dir */
-	OP_MAX = 40
+	OP_HOME = 40, /* uid */
+	OP_MAX = 41
 };
 
 #define OPT_CLONE_DUMPABLE 1
 #define OPT_ROOTFS_SHARED 1
+#define OPT_MOUNT_COPYUP 1
 #define OPT_SYMLINK_REPLACE 1
+#define OPT_READONLY_RECURSIVE 1
 #define OPT_CONSOLE_EXEC 1
 #define OPT_USER_DEFER 1
 #define OPT_USER_KEEP_GROUPS 2
@@ -72,13 +75,13 @@ static const struct { short min, max; const char *name; } plan_op_info[OP_MAX] =
 	[OP_PROPAGATION] = {2, 2, "propagation"},
 	[OP_ROOTFS] = {2, 2, "rootfs"},
 	[OP_MKDIR] = {2, 2, "mkdir"},
-	[OP_MOUNT] = {12, 12, "mount"},
+	[OP_MOUNT] = {13, 13, "mount"},
 	[OP_MKNOD] = {7, 7, "mknod"},
 	[OP_BINDDEV] = {2, 2, "binddev"},
 	[OP_SYMLINK] = {3, 3, "symlink"},
 	[OP_MASK] = {1, 1, "mask"},
-	[OP_READONLY] = {1, 1, "readonly"},
-	[OP_CONSOLE] = {7, 7, "console"},
+	[OP_READONLY] = {2, 2, "readonly"},
+	[OP_CONSOLE] = {5, 5, "console"},
 	[OP_EXECFIFO] = {1, 1, "execfifo"},
 	[OP_ROOT_READONLY] = {0, 0, "root-readonly"},
 	[OP_PIVOT] = {1, 1, "pivot"},
@@ -100,8 +103,9 @@ static const struct { short min, max; const char *name; } plan_op_info[OP_MAX] =
 	[OP_SETNS_FD] = {2, 2, "setns-fd"},
 	[OP_ROOT_CURRENT] = {0, 0, "root-current"},
 	[OP_SYNC_HOOKS] = {0, 0, "sync-hooks"},
-	[OP_HOOK] = {5, -1, "hook"},
+	[OP_HOOK] = {6, -1, "hook"},
 	[OP_CGROUP_JOIN] = {2, 2, "cgroup-join"},
+	[OP_HOME] = {1, 1, "home"},
 };
 
 #endif

@@ -11,6 +11,7 @@
  * write to /proc goes through the host procfs opened at start, never through a path that the
  * container's mounts could have replaced. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -40,6 +41,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "plan_ops.h"
@@ -99,8 +101,8 @@ static int fifo_fd = -1;    /* O_PATH to the exec fifo */
 static int selffd_dir = -1; /* /proc/self/fd of this process, in the host procfs */
 static int cgroup2_fd = -1; /* the cgroup v2 directory the CLONE puts its child into */
 static int start_fd = -1;   /* the exec fifo, open for writing from `start` until execve */
-static char *hook_state;    /* the state JSON for hooks run by the init */
-static size_t hook_state_len;
+static char *hook_state[2]; /* the state JSON for hooks run by the init: creating, created */
+static size_t hook_state_len[2];
 static const char *cur_op = "start";
 static int cur_index = -1; /* the op being run, reported with a failure */
 static char exec_path[PATH_MAX];
@@ -148,6 +150,31 @@ static void __attribute__((noreturn, format(printf, 2, 3))) fail(int err, const 
 }
 
 #define FAIL(...) fail(errno, __VA_ARGS__)
+
+/* strerror as Go writes it (lower case: "no such file or directory"): the words engines
+ * match on (dockerd maps exit codes 126/127 from "permission denied" and "no such file or
+ * directory" in runc's message) */
+static const char *go_err(int err)
+{
+	static char buf[128];
+	snprintf(buf, sizeof buf, "%s", strerror(err));
+	if (buf[0] >= 'A' && buf[0] <= 'Z')
+		buf[0] += 'a' - 'A';
+	return buf;
+}
+
+/* fail with a message that already says why: errno goes to pyrunc in the frame only */
+static void __attribute__((noreturn, format(printf, 2, 3))) fail_plain(int err, const char *fmt, ...)
+{
+	char msg[4096];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	report(err, msg);
+	_exit(err == ENOENT ? 127 : (err == EACCES ? 126 : 1));
+}
 
 static void send_line(const char *fmt, ...)
 {
@@ -223,7 +250,8 @@ static struct op *read_plan(size_t *nops)
 		}
 		ops[n].code = code;
 		ops[n].argc = argc;
-		ops[n].argv = calloc(argc + 1, sizeof(char *));
+		/* two NULL slots: op_exec may put HOME in the first without allocating */
+		ops[n].argv = calloc(argc + 2, sizeof(char *));
 		if (!ops[n].argv)
 			FAIL("calloc");
 		for (int i = 0; i < argc; i++) {
@@ -489,6 +517,67 @@ static void fdpath(char *buf, size_t len, int fd)
 	snprintf(buf, len, "/proc/self/fd/%d", fd);
 }
 
+/* Copy the tree under directory fd `from` into directory fd `to` (tmpcopyup): directories,
+ * regular files, symlinks and special files, with their modes and owners.  Nothing is
+ * followed: every name is opened with O_NOFOLLOW or handled as a link. */
+static void copy_tree(int from, int to, const char *where)
+{
+	DIR *d = fdopendir(dup(from));
+	struct dirent *de;
+
+	if (!d)
+		FAIL("tmpcopyup %s", where);
+	while ((de = readdir(d))) {
+		const char *n = de->d_name;
+		struct stat st;
+		if (!strcmp(n, ".") || !strcmp(n, ".."))
+			continue;
+		if (fstatat(from, n, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			FAIL("tmpcopyup %s/%s", where, n);
+		if (S_ISDIR(st.st_mode)) {
+			int s, t;
+			if (mkdirat(to, n, st.st_mode & 07777) < 0 && errno != EEXIST)
+				FAIL("tmpcopyup %s/%s", where, n);
+			s = openat(from, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			t = openat(to, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (s < 0 || t < 0)
+				FAIL("tmpcopyup %s/%s", where, n);
+			copy_tree(s, t, where);
+			close(s);
+			close(t);
+		} else if (S_ISREG(st.st_mode)) {
+			char buf[65536];
+			ssize_t r;
+			int s = openat(from, n, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			int t = openat(to, n, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, st.st_mode & 07777);
+			if (s < 0 || t < 0)
+				FAIL("tmpcopyup %s/%s", where, n);
+			while ((r = read(s, buf, sizeof buf)) > 0)
+				if (write(t, buf, r) != r)
+					FAIL("tmpcopyup %s/%s: write", where, n);
+			if (r < 0)
+				FAIL("tmpcopyup %s/%s: read", where, n);
+			close(s);
+			close(t);
+		} else if (S_ISLNK(st.st_mode)) {
+			char target[PATH_MAX];
+			ssize_t l = readlinkat(from, n, target, sizeof target - 1);
+			if (l < 0)
+				FAIL("tmpcopyup %s/%s", where, n);
+			target[l] = '\0';
+			if (symlinkat(target, to, n) < 0)
+				FAIL("tmpcopyup %s/%s", where, n);
+		} else if (mknodat(to, n, st.st_mode, st.st_rdev) < 0) {
+			FAIL("tmpcopyup %s/%s", where, n);
+		}
+		if (fchownat(to, n, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0 && errno != EPERM && errno != EINVAL)
+			FAIL("tmpcopyup %s/%s: chown", where, n);
+		if (!S_ISLNK(st.st_mode) && fchmodat(to, n, st.st_mode & 07777, 0) < 0)
+			FAIL("tmpcopyup %s/%s: chmod", where, n);
+	}
+	closedir(d);
+}
+
 /* procfs and sysfs only on a directory that is not a symlink (nor anything else): a /proc
  * that the rootfs made a symlink would put the container's procfs, and the masks over it,
  * where the symlink leads (CVE-2019-19921 class).  Only the last component is checked, as
@@ -518,7 +607,8 @@ static void op_mount(struct op *o)
 	unsigned long prop = num(o->argv[7]);
 	uint64_t aset = num(o->argv[8]), aclr = num(o->argv[9]);
 	uint64_t rset = num(o->argv[10]), rclr = num(o->argv[11]);
-	int dfd, mfd;
+	unsigned opts = num(o->argv[12]);
+	int dfd, mfd, under = -1;
 
 	if (!(flags & MS_BIND) && (strcmp(type, "proc") == 0 || strcmp(type, "sysfs") == 0))
 		check_ordinary_dir(dst, type);
@@ -545,12 +635,27 @@ static void op_mount(struct op *o)
 			FAIL("bind mount %s on %s", src, dst);
 	} else {
 		char target[64];
+		if (opts & OPT_MOUNT_COPYUP) {
+			/* tmpcopyup: what the directory held before, copied into the new tmpfs; the
+			 * descriptor opened now still reaches the covered directory afterwards */
+			under = in_root(dst, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+			if (under < 0)
+				FAIL("mount %s: tmpcopyup: open the directory", dst);
+		}
 		fdpath(target, sizeof target, dfd);
 		if (mount(src, target, type, flags, *data ? data : NULL) < 0)
 			FAIL("mount %s (%s) on %s", src, type, dst);
 		mfd = in_root(dst, O_PATH);
 		if (mfd < 0)
 			FAIL("mount %s: reopen", dst);
+		if (under >= 0) {
+			int top = in_root(dst, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+			if (top < 0)
+				FAIL("mount %s: tmpcopyup: open the tmpfs", dst);
+			copy_tree(under, top, dst);
+			close(top);
+			close(under);
+		}
 		if ((rset || rclr) && setattr(mfd, 1, rset, rclr, 0) < 0)
 			FAIL("mount %s: set recursive attributes", dst);
 	}
@@ -613,7 +718,7 @@ static int is_mount_root(int fd)
 	return r;
 }
 
-static void op_readonly(const char *path)
+static void op_readonly(const char *path, int recursive)
 {
 	int fd = in_root(path, O_PATH), mfd;
 
@@ -623,15 +728,15 @@ static void op_readonly(const char *path)
 		FAIL("readonly %s", path);
 	}
 	if (is_mount_root(fd)) {
-		if (setattr(fd, 1, MOUNT_ATTR_RDONLY, 0, 0) < 0)
+		if (setattr(fd, recursive, MOUNT_ATTR_RDONLY, 0, 0) < 0)
 			FAIL("readonly %s", path);
 		close(fd);
 		return;
 	}
-	mfd = open_tree_(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+	mfd = open_tree_(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0));
 	if (mfd < 0)
 		FAIL("readonly %s: clone", path);
-	if (setattr(mfd, 1, MOUNT_ATTR_RDONLY, 0, 0) < 0)
+	if (setattr(mfd, recursive, MOUNT_ATTR_RDONLY, 0, 0) < 0)
 		FAIL("readonly %s: set read-only", path);
 	if (move_mount_(mfd, fd) < 0)
 		FAIL("readonly %s: mount", path);
@@ -731,9 +836,7 @@ static void op_console(struct op *o)
 	const char *name;
 	int sock, master, slave, unlock = 0, pfd, fd, mfd;
 	long long sock_fd = snum(o->argv[1]);
-	long long uid = strcmp(o->argv[4], "-1") ? (long long)id_num(o->argv[4]) : -1;
-	long long gid = strcmp(o->argv[5], "-1") ? (long long)id_num(o->argv[5]) : -1;
-	unsigned opts = num(o->argv[6]);
+	unsigned opts = num(o->argv[4]);
 
 	ws.ws_row = num(o->argv[2]);
 	ws.ws_col = num(o->argv[3]);
@@ -762,9 +865,6 @@ static void op_console(struct op *o)
 		FAIL("console: open the terminal");
 	if ((ws.ws_row || ws.ws_col) && ioctl(slave, TIOCSWINSZ, &ws) < 0)
 		FAIL("console: set size");
-	/* the terminal belongs to the process's user (uid -1: left as it is) */
-	if (uid >= 0 && fchown(slave, uid, gid) < 0)
-		FAIL("console: chown the terminal to %lld:%lld", uid, gid);
 	if (opts & OPT_CONSOLE_EXEC)
 		goto send; /* exec: a new pty, /dev/console stays the init's */
 	/* /dev/console: a plain file we create, never followed through a symlink (CVE-2025-52565) */
@@ -942,6 +1042,16 @@ static void op_user(struct op *o)
 
 	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
 		FAIL("keep capabilities");
+	/* stdio (pipes from the caller, or the terminal) become the process's own, as runc does:
+	 * a non-root program can then reopen /dev/stdout; /dev/null is left alone, and an inode
+	 * we may not change (EPERM in a user namespace, a read-only /dev) is skipped */
+	for (int fd = 0; fd < 3; fd++) {
+		struct stat st;
+		if (fstat(fd, &st) < 0 || st.st_uid == uid || (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3)))
+			continue;
+		if (fchown(fd, uid, -1) < 0 && errno != EPERM && errno != EROFS && errno != EINVAL)
+			FAIL("chown stdio fd %d to %u", fd, uid);
+	}
 	if (!(opts & OPT_USER_KEEP_GROUPS)) {
 		gid_t list[NGROUPS_MAX > 65536 ? 65536 : NGROUPS_MAX];
 		size_t n = 0;
@@ -977,6 +1087,45 @@ static void op_user(struct op *o)
 		apply_caps();
 }
 
+/* HOME: the home directory of uid in the container's /etc/passwd, or "/" (as runc) for a
+ * process whose environment has none; op_exec adds it. */
+static char home_env[PATH_MAX + 8];
+
+static void op_home(unsigned uid)
+{
+	char buf[65536], *line, *save = NULL;
+	ssize_t n = 0;
+	int fd = in_root("/etc/passwd", O_RDONLY);
+
+	snprintf(home_env, sizeof home_env, "HOME=/");
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *f[7] = {0}, *p = line;
+		int i;
+		for (i = 0; i < 7 && p; i++) {
+			f[i] = p;
+			p = strchr(p, ':');
+			if (p)
+				*p++ = '\0';
+		}
+		if (i < 6 || !f[2][0])
+			continue;
+		char *end;
+		unsigned long v = strtoul(f[2], &end, 10);
+		if (*end || v != uid)
+			continue;
+		if (f[5][0])
+			snprintf(home_env, sizeof home_env, "HOME=%s", f[5]);
+		return;
+	}
+}
+
 static int is_exec(const char *path)
 {
 	struct stat st;
@@ -989,11 +1138,11 @@ static void op_lookup(const char *prog, const char *path)
 	if (strchr(prog, '/')) {
 		struct stat st;
 		if (stat(prog, &st) < 0)
-			FAIL("exec: \"%s\"", prog);
+			fail_plain(errno, "exec: \"%s\": stat %s: %s", prog, prog, go_err(errno));
 		if (S_ISDIR(st.st_mode))
-			fail(EACCES, "exec: \"%s\": is a directory", prog);
+			fail_plain(EACCES, "exec: \"%s\": %s", prog, go_err(EACCES));
 		if (access(prog, X_OK) < 0)
-			FAIL("exec: \"%s\"", prog);
+			fail_plain(errno, "exec: \"%s\": %s", prog, go_err(errno));
 		snprintf(exec_path, sizeof exec_path, "%s", prog);
 		return;
 	}
@@ -1120,6 +1269,13 @@ static void __attribute__((noreturn)) op_exec(struct op *o)
 	int keep = num(o->argv[0]), argc = num(o->argv[1]);
 	char **argv = &o->argv[2], **envp = &o->argv[2 + argc + 1];
 
+	if (home_env[0]) { /* HOME from /etc/passwd, where the process has none (op HOME) */
+		int has = 0;
+		for (char **e = envp; *e; e++)
+			has |= strncmp(*e, "HOME=", 5) == 0;
+		if (!has)
+			o->argv[o->argc] = home_env; /* the spare slot the plan reader left */
+	}
 	apply_rlimits();
 	/* argv is NULL-terminated by the empty marker Python puts between argv and env */
 	argv[argc] = NULL;
@@ -1130,7 +1286,7 @@ static void __attribute__((noreturn)) op_exec(struct op *o)
 	for (int fd = 3; fd < 3 + keep; fd++)
 		fcntl(fd, F_SETFD, 0);
 	execve(exec_path[0] ? exec_path : argv[0], argv, envp);
-	FAIL("exec %s", exec_path[0] ? exec_path : argv[0]);
+	fail_plain(errno, "exec %s: %s", exec_path[0] ? exec_path : argv[0], go_err(errno));
 }
 
 /* ---------- hooks run by the init (createContainer, startContainer) ---------- */
@@ -1165,37 +1321,41 @@ static void read_output(int fd, char *buf, size_t cap)
 	buf[n] = '\0';
 }
 
+/* HOOKS: pyrunc runs its own hooks, then sends two states (u32 length + JSON each): the one
+ * createContainer hooks get ("creating") and the one startContainer hooks get ("created") */
 static void op_sync_hooks(void)
 {
 	uint32_t len;
 
 	send_line("HOOKS\n");
-	read_full(plan_fd, &len, sizeof len);
-	if (len > (16u << 20))
-		fail(0, "hook state too large");
-	hook_state = malloc(len + 1);
-	if (!hook_state)
-		FAIL("malloc");
-	read_full(plan_fd, hook_state, len);
-	hook_state_len = len;
+	for (int i = 0; i < 2; i++) {
+		read_full(plan_fd, &len, sizeof len);
+		if (len > (16u << 20))
+			fail(0, "hook state too large");
+		hook_state[i] = malloc(len + 1);
+		if (!hook_state[i])
+			FAIL("malloc");
+		read_full(plan_fd, hook_state[i], len);
+		hook_state_len[i] = len;
+	}
 }
 
 /* Run one hook: the state on stdin, stdout and stderr kept for the error message, killed
  * after its timeout.  The hook sees only stdio: preserved fds are closed for it. */
 static void op_hook(struct op *o)
 {
-	const char *label = o->argv[0], *path = o->argv[1], *cwd = o->argv[2];
-	unsigned timeout = num(o->argv[3]);
-	int argc = num(o->argv[4]), in, out, err, pidfd, status;
-	char **args = &o->argv[5], **envp = &o->argv[5 + argc + 1];
+	const char *label = o->argv[0], *path = o->argv[2], *cwd = o->argv[3];
+	unsigned which = num(o->argv[1]) ? 1 : 0, timeout = num(o->argv[4]);
+	int argc = num(o->argv[5]), in, out, err, pidfd, status;
+	char **args = &o->argv[6], **envp = &o->argv[6 + argc + 1];
 	char obuf[1024], ebuf[1024], why[64];
 	struct pollfd pfd;
 	pid_t pid;
 
-	if (!hook_state)
+	if (!hook_state[which])
 		fail(0, "%s: no state to give it", label);
 	args[argc] = NULL;
-	in = memfd_holding("hook-stdin", hook_state, hook_state_len);
+	in = memfd_holding("hook-stdin", hook_state[which], hook_state_len[which]);
 	out = memfd_holding("hook-stdout", "", 0);
 	err = memfd_holding("hook-stderr", "", 0);
 	pid = fork();
@@ -1218,15 +1378,28 @@ static void op_hook(struct op *o)
 		dprintf(2, "exec %s: %s", path, strerror(errno));
 		_exit(127);
 	}
+	/* startContainer hooks run under the container's seccomp filter (as under runc), which
+	 * may not allow pidfd_open: then the wait polls */
 	pidfd = syscall(SYS_pidfd_open, pid, 0);
-	if (pidfd < 0)
-		FAIL("%s: pidfd_open", label);
 	pfd.fd = pidfd;
 	pfd.events = POLLIN;
-	for (;;) {
-		int r = poll(&pfd, 1, timeout ? (int)timeout * 1000 : -1);
-		if (r < 0 && errno == EINTR)
-			continue;
+	for (long waited_ms = 0;;) {
+		int r;
+		if (pidfd >= 0) {
+			r = poll(&pfd, 1, timeout ? (int)timeout * 1000 : -1);
+			if (r < 0 && errno == EINTR)
+				continue;
+		} else {
+			pid_t w = waitpid(pid, &status, WNOHANG);
+			if (w == pid)
+				goto reaped;
+			struct timespec ts = {0, 10 * 1000 * 1000};
+			nanosleep(&ts, NULL);
+			waited_ms += 10;
+			r = (timeout && waited_ms >= (long)timeout * 1000) ? 0 : -1;
+			if (r < 0)
+				continue;
+		}
 		if (r == 0) {
 			kill(-pid, SIGKILL);
 			kill(pid, SIGKILL);
@@ -1235,10 +1408,12 @@ static void op_hook(struct op *o)
 		}
 		break;
 	}
-	close(pidfd);
+	if (pidfd >= 0)
+		close(pidfd);
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			FAIL("%s: wait", label);
+reaped:
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 		close(in);
 		close(out);
@@ -1440,7 +1615,7 @@ static void run_op(struct op *o)
 	case OP_BINDDEV: op_binddev(o); break;
 	case OP_SYMLINK: op_symlink(o->argv[0], o->argv[1], num(o->argv[2]) & OPT_SYMLINK_REPLACE); break;
 	case OP_MASK: op_mask(o->argv[0]); break;
-	case OP_READONLY: op_readonly(o->argv[0]); break;
+	case OP_READONLY: op_readonly(o->argv[0], num(o->argv[1]) & OPT_READONLY_RECURSIVE); break;
 	case OP_CONSOLE: op_console(o); break;
 	case OP_EXECFIFO:
 		fifo_fd = num(o->argv[0]);
@@ -1512,6 +1687,7 @@ static void run_op(struct op *o)
 			FAIL("set no_new_privs");
 		break;
 	case OP_CWD: op_cwd(o->argv[0]); break;
+	case OP_HOME: op_home(id_num(o->argv[0])); break;
 	case OP_LOOKUP: op_lookup(o->argv[0], o->argv[1]); break;
 	case OP_READY:
 		send_line("READY\n");

@@ -78,8 +78,9 @@ static char *run(struct buf *body, int *status)
 		if (h == out) {
 			const char state[] = "{\"id\":\"t\"}";
 			uint32_t len = sizeof state - 1;
-			if (write(plan[1], &len, 4) < 0 || write(plan[1], state, len) < 0)
-				break;
+			for (int i = 0; i < 2; i++) /* the createContainer and startContainer states */
+				if (write(plan[1], &len, 4) < 0 || write(plan[1], state, len) < 0)
+					break;
 			memmove(out, out + 6, n - 6);
 			n -= 6;
 			out[n] = 0;
@@ -147,10 +148,10 @@ int main(int argc, char **argv)
 		struct buf b = {.len = 0};
 		const char *none[] = {};
 		const char *hook[] = {
-			"error running createContainer hook #0",	   "/bin/sh", "", "0", "3", "sh", "-c",
+			"error running createContainer hook #0",	   "0", "/bin/sh", "", "0", "3", "sh", "-c",
 			"echo first; echo second; echo third >&2; exit 3", ""};
 		op(&b, OP_SYNC_HOOKS, 0, none);
-		op(&b, OP_HOOK, 9, hook);
+		op(&b, OP_HOOK, 10, hook);
 		out = run(&b, &status);
 		expect("hook output: every line, stdout and stderr",
 		       frame(out, &opi, &err, &msg) && opi == 1 && strstr(msg, "exit status 3") &&

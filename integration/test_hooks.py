@@ -64,13 +64,16 @@ def test_all_hooks_order_namespaces_and_state(env, tmp_path):
             assert (mnt, pidns) == (ct_mnt, ct_pid), line  # the container's namespaces
         else:
             assert (mnt, pidns) == (host_mnt, host_pid), line  # the runtime's
-        if kind in ("prestart", "createRuntime", "createContainer"):
-            assert cwd == b, line  # as runc: create works in the bundle
+        if kind in ("prestart", "createRuntime"):
+            assert cwd == b, line  # as runc: the runtime's create hooks work in the bundle
+        if kind == "createContainer":
+            assert cwd == env.rootfs, line  # as runc: in the container's rootfs
     for kind in KINDS:
         st = json.loads((logdir / f"{kind}.json").read_text())
         assert st["id"] == cid and st["bundle"] == b and st["ociVersion"] == "1.3.0", st
         assert st["annotations"] == {"org.test": "hooks"}, st
-        want = {"poststart": "running", "poststop": "stopped"}.get(kind, "created")
+        # as runc: creating until the init waits for start; startContainer sees created
+        want = {"startContainer": "created", "poststart": "running", "poststop": "stopped"}.get(kind, "creating")
         assert st["status"] == want, (kind, st)
         if kind != "poststop":
             assert st["pid"] == pid, (kind, st)  # the init, as the host sees it
@@ -180,3 +183,26 @@ def test_hook_output_of_several_lines_arrives_whole(env, tmp_path, kind):
     assert "exit status 5, stdout: one two, stderr: three four" in r.err, r
     assert r.err.count("\n") == 1
     assert json.loads(log.read_text().splitlines()[-1])["msg"] == r.err[len("pyrunc: "):-1]
+
+
+@pytest.mark.parametrize("kind", ["prestart", "createRuntime", "createContainer", "poststart", "poststop"])
+def test_hooks_without_env_inherit_the_runtimes(env, tmp_path, kind):
+    """A hook without `env` runs with pyrunc's environment, as runc's and crun's (the runtime-
+    spec leaves it open); a startContainer hook gets the container process's (as runc)."""
+    out = tmp_path / "env"
+    hook = {"path": BUSYBOX, "args": ["sh", "-c", f"env > {out}"]}
+    b = env.bundle(["true"], patch=lambda c: c.update(hooks={kind: [hook]}))
+    r = env.run(bundle=b, env=dict(os.environ, PYRUNC_TEST_MARK="from-the-caller"))
+    assert r.rc == 0, r
+    assert "PYRUNC_TEST_MARK=from-the-caller" in out.read_text().splitlines()
+
+
+def test_start_container_hook_without_env_gets_the_process_env(env, tmp_path):
+    logdir = tmp_path / "log"
+    logdir.mkdir()
+    hook = {"path": "/bin/sh", "args": ["sh", "-c", "env > /hooks/env"]}
+    b = env.bundle(["true"], patch=hooks_patch(str(logdir), {"startContainer": [hook]}))
+    r = env.run(bundle=b, env=dict(os.environ, PYRUNC_TEST_MARK="from-the-caller"))
+    assert r.rc == 0, r
+    lines = (logdir / "env").read_text().splitlines()
+    assert "TERM=xterm" in lines and not any(l.startswith("PYRUNC_TEST_MARK") for l in lines), lines

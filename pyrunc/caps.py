@@ -14,12 +14,38 @@ NAMES = [
 NUMBERS = {n: i for i, n in enumerate(NAMES)}
 
 
-def mask(names, where):
-    """Bit mask of a list of capability names; unknown names are an error."""
-    from .errors import ConfigError
+def mask(names, unknown=None):
+    """Bit mask of a list of capability names.  Names this table or the running kernel does
+    not know are left out (collected in the set `unknown`): the runtime-spec says a runtime
+    SHOULD NOT fail on them, and runc warns and goes on."""
     m = 0
+    last = last_cap()
     for n in names or ():
-        if n not in NUMBERS:
-            raise ConfigError(f"unknown capability {n!r}", field=where)
-        m |= 1 << NUMBERS[n]
+        num = NUMBERS.get(n)
+        if num is None or num > last:
+            if unknown is not None:
+                unknown.add(n)
+            continue
+        m |= 1 << num
     return m
+
+
+_last = None
+
+
+def last_cap():
+    """The running kernel's highest capability number."""
+    global _last
+    if _last is None:
+        try:
+            with open("/proc/sys/kernel/cap_last_cap") as f:
+                _last = int(f.read())
+        except (OSError, ValueError):
+            _last = len(NAMES) - 1
+    return _last
+
+
+def warn_unknown(unknown):
+    if unknown:
+        from .log import log
+        log.warning("ignoring unknown or unavailable capabilities: [" + " ".join(sorted(unknown)) + "]")

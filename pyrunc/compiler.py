@@ -34,7 +34,7 @@ class Inputs:
     the executor, the decisions it made on the host (cgroups, an LSM's availability)."""
     __slots__ = ("cid", "fifo_fd", "console_socket", "console_fd", "no_pivot", "no_new_keyring",
                  "preserve_fds", "extra_env", "rootless", "no_setgroups", "cgroup_join",
-                 "cgroup_mounts", "idmap_fds", "mount_label", "shared_rootfs", "seccomp")
+                 "cgroup_mounts", "tree_fds", "mount_label", "shared_rootfs", "seccomp", "runtime_env")
 
     def __init__(self, cid="", **kw):
         self.cid = cid
@@ -46,7 +46,9 @@ class Inputs:
         self.extra_env = ()
         self.cgroup_join = []        # [(version, directory)]
         self.cgroup_mounts = {}      # hierarchy key -> the container's directory
-        self.idmap_fds = {}          # mount index -> fd of its idmapped tree
+        self.tree_fds = {}           # mount index -> fd of a bind tree pyrunc made (idmapped, or
+        #                              for a new user namespace, opened with the host's rights)
+        self.runtime_env = []        # pyrunc's environment: hooks without env of their own get it
         self.mount_label = None      # linux.mountLabel where SELinux can use it
         self.shared_rootfs = ""      # exec into a container without a mount namespace
         self.seccomp = None          # exec: the container's linux.seccomp document
@@ -108,8 +110,9 @@ def compile_create(spec, host, inp):
         plan.add("ROOTFS", spec.root_path, 0, field="root.path")
 
     dev_bound = False
+    later_ro = []  # read-only mounts, made read-only once everything under them exists
     for m in spec.mounts:
-        dev_bound |= _mount(plan, m, spec, host, inp)
+        dev_bound |= _mount(plan, m, spec, host, inp, later_ro)
     if proc.cwd != "/":
         plan.add("MKDIR", _clean(proc.cwd), 0o755, field="process.cwd")
 
@@ -117,20 +120,21 @@ def compile_create(spec, host, inp):
         _devices(plan, spec, host, userns)
     if proc.terminal:
         h, w = proc.console_size or (0, 0)
-        plan.add("CONSOLE", inp.console_socket or "", inp.console_fd, h, w, -1, -1, 0,
-                 field="process.terminal")
+        plan.add("CONSOLE", inp.console_socket or "", inp.console_fd, h, w, 0, field="process.terminal")
     hooks = spec.hooks
     if any(hooks[k] for k in ("prestart", "createRuntime", "createContainer", "startContainer")):
         # pyrunc runs prestart and createRuntime hooks (runtime namespace) when the init
         # says HOOKS, then sends the state that the init's own hooks read on stdin.
         plan.add("SYNC_HOOKS")
     # createContainer: in the container's namespaces, before pivot_root (paths resolve on
-    # the host side, as under runc); cwd the bundle, as runc's
-    _hook_ops(plan, "createContainer", hooks["createContainer"], spec.bundle)
+    # the host side); cwd the container's rootfs, as runc's
+    _hook_ops(plan, "createContainer", hooks["createContainer"], spec.root_path, inp.runtime_env)
+    for dst, recursive, field in later_ro:
+        plan.add("READONLY", dst, 1 if recursive else 0, field=field)
     for p in spec.masked_paths:
         plan.add("MASK", p, field="linux.maskedPaths")
     for p in spec.readonly_paths:
-        plan.add("READONLY", p, field="linux.readonlyPaths")
+        plan.add("READONLY", p, 1, field="linux.readonlyPaths")
     if spec.root_readonly:
         plan.add("ROOT_READONLY", field="root.readonly")
     mode = "jail" if shared_mnt else "move" if inp.no_pivot else "pivot"
@@ -145,23 +149,18 @@ def compile_create(spec, host, inp):
 
     sc = spec.seccomp
     _process_ops(plan, proc, sc, inp.no_setgroups)
-    notify = False
-    if sc:
-        from .seccomp import notifies
-        notify = notifies(sc)
-    if notify:
-        # the notify fd goes to the agent through pyrunc, which is `create` now and gone
-        # at `start`: loaded before READY (as runc does in every case)
-        _seccomp_op(plan, sc)
+    # As runc: the LSM of the program and the seccomp filter are set before READY, so the
+    # startContainer hooks run under them too; the filter is loaded last but for what the
+    # container's start needs (the exec fifo, the hooks), and a notify fd goes to its agent
+    # through pyrunc, which is `create` now and gone at `start`.
+    _lsm_ops(plan, proc, host)
+    _seccomp_op(plan, sc)
     plan.add("READY")
     if inp.fifo_fd is not None:
         plan.add("WAIT_START")
         # startContainer: in the container, after `start`, before the program (paths
-        # resolve in the container)
-        _hook_ops(plan, "startContainer", hooks["startContainer"], "")
-    _lsm_ops(plan, proc, host)
-    if not notify:
-        _seccomp_op(plan, sc)
+        # resolve in the container); without env of their own they get the process's, as runc
+        _hook_ops(plan, "startContainer", hooks["startContainer"], "", proc.env)
     _exec_op(plan, proc, inp, extra_env=inp.extra_env)
     return plan
 
@@ -188,8 +187,7 @@ def compile_exec(proc, host, inp, ns_fds, userns):
         plan.add("KEYRING", f"_ses.{inp.cid}")
     if proc.terminal:
         h, w = proc.console_size or (0, 0)
-        plan.add("CONSOLE", inp.console_socket or "", inp.console_fd, h, w, -1, -1, 1,
-                 field="process.terminal")
+        plan.add("CONSOLE", inp.console_socket or "", inp.console_fd, h, w, 1, field="process.terminal")
     _rlimit_ops(plan, proc)
     _process_ops(plan, proc, inp.seccomp, inp.no_setgroups)
     _lsm_ops(plan, proc, host)
@@ -239,8 +237,6 @@ def _seccomp_op(plan, sc):
 def _process_ops(plan, proc, sc=None, no_setgroups=False):
     """Credentials, limits and the program lookup of a process (create and exec).
     no_setgroups: the user namespace denies setgroups (a rootless single-id gid map)."""
-    if proc.oom_score_adj is not None:
-        plan.add("PROC_WRITE", "self/oom_score_adj", str(proc.oom_score_adj), field="process.oomScoreAdj")
     c = proc.capabilities
     if c is not None:
         plan.add("CAPS", *("0x%x" % m for m in c.masks()), field="process.capabilities")
@@ -252,20 +248,26 @@ def _process_ops(plan, proc, sc=None, no_setgroups=False):
     # loading a filter without no_new_privs needs CAP_SYS_ADMIN: keep it until then
     if sc and not proc.no_new_privileges:
         opts |= 1  # DEFER
+    if not any(e.startswith("HOME=") for e in proc.env):
+        plan.add("HOME", user.uid, field="process.env")  # from /etc/passwd, as runc
+    # the cwd before the uid changes, as runc: a directory root can enter and the user
+    # cannot is still the process's cwd
+    plan.add("CWD", proc.cwd, field="process.cwd")
     plan.add("USER", user.uid, user.gid, groups, opts, field="process.user")
     plan.add("UMASK", user.umask, field="process.user.umask")
     if proc.no_new_privileges:
         plan.add("NNP")
-    plan.add("CWD", proc.cwd, field="process.cwd")
-    path = proc.path_env()
-    plan.add("LOOKUP", proc.args[0], path if path is not None else "/usr/local/bin:/usr/bin:/bin",
-             field="process.args")
+    # as runc (Go's LookPath): a bare name is looked up in the process's PATH, none if unset
+    plan.add("LOOKUP", proc.args[0], proc.path_env() or "", field="process.args")
 
 
-def _hook_ops(plan, kind, hooks, cwd):
+def _hook_ops(plan, kind, hooks, cwd, default_env):
+    """Hooks the executor runs; without env of their own, default_env."""
     for i, h in enumerate(hooks):
-        plan.add("HOOK", f"error running {kind} hook #{i}", h.path, cwd, h.timeout,
-                 len(h.args), *h.args, "", *(h.env or ()), field=f"hooks.{kind}[{i}]")
+        env = h.env if h.env is not None else default_env
+        state = 1 if kind == "startContainer" else 0  # created / creating, as runc
+        plan.add("HOOK", f"error running {kind} hook #{i}", state, h.path, cwd, h.timeout,
+                 len(h.args), *h.args, "", *env, field=f"hooks.{kind}[{i}]")
 
 
 def _cgroup_join(plan, join):
@@ -273,8 +275,10 @@ def _cgroup_join(plan, join):
         plan.add("CGROUP_JOIN", version, path, field="linux.cgroupsPath")
 
 
-def _mount(plan, m, spec, host, inp):
-    """Add the ops of one mounts[] entry; True when it bind-mounts /dev."""
+def _mount(plan, m, spec, host, inp, later_ro):
+    """Add the ops of one mounts[] entry; True when it bind-mounts /dev.  A read-only mount is
+    made writable and noted in later_ro: it becomes read-only once what must be created under
+    it (mount points, devices, /dev/console) exists."""
     from . import mountopts as mo
     where = m.field
     dst = m.destination
@@ -293,9 +297,16 @@ def _mount(plan, m, spec, host, inp):
             src = os.path.join(spec.bundle, src)
         kind = host.path_kind(src, where)
         aset, aclr = mo.bind_attrs(p)
-        src_fd = inp.idmap_fds.get(m.index, -1) if m.idmapped() else -1
+        rset = p.rset
+        if aset & mo.A_RDONLY:
+            later_ro.append((dst, False, where))
+            aset &= ~mo.A_RDONLY
+        if rset & mo.A_RDONLY:
+            later_ro.append((dst, True, where))
+            rset &= ~mo.A_RDONLY
+        src_fd = inp.tree_fds.get(m.index, -1)
         plan.add("MOUNT", src, src_fd, dst, "", flags & (mo.MS_BIND | mo.MS_REC), "", kind, p.prop,
-                 aset, aclr, p.rset, p.rclr, field=where)
+                 aset, aclr, rset, p.rclr, 0, field=where)
         return dst == "/dev"
     if m.idmapped():
         raise ConfigError("id-mapped mounts are only supported for bind mounts", field=where,
@@ -304,11 +315,20 @@ def _mount(plan, m, spec, host, inp):
         raise ConfigError("mount type is required unless the mount is a bind", field=where,
                           source="config.json")
     flags = p.flags & ~mo.MS_BIND
+    rset = p.rset
+    if flags & mo.MS_RDONLY:
+        later_ro.append((dst, False, where))
+        flags &= ~mo.MS_RDONLY
+    if rset & mo.A_RDONLY:
+        later_ro.append((dst, True, where))
+        rset &= ~mo.A_RDONLY
     data = p.data
     if spec.mount_label and inp.mount_label:  # None where SELinux is not enabled
         from .lsm import mount_data
         data = mount_data(data, spec.mount_label)
-    plan.add("MOUNT", src or mtype, -1, dst, mtype, flags, data, "d", p.prop, 0, 0, p.rset, p.rclr,
+    # tmpcopyup (podman's --tmpfs and --read-only): the tmpfs starts with what the directory held
+    opts = 1 if p.copyup and mtype == "tmpfs" else 0
+    plan.add("MOUNT", src or mtype, -1, dst, mtype, flags, data, "d", p.prop, 0, 0, rset, p.rclr, opts,
              field=where)
     return False
 
@@ -327,27 +347,27 @@ def _cgroup_mount(plan, dst, p, spec, host, inp, where):
         h = hs[0]
         if fresh:
             plan.add("MOUNT", "cgroup2", -1, dst, "cgroup2", base | (mo.MS_RDONLY if ro else 0), "", "d",
-                     p.prop, 0, 0, p.rset, p.rclr, field=where)
+                     p.prop, 0, 0, p.rset, p.rclr, 0, field=where)
         else:
             plan.add("MOUNT", paths.get(h.key, h.mountpoint), -1, dst, "", mo.MS_BIND | mo.MS_REC, "", "d",
-                     p.prop, mo.A_RDONLY if ro else 0, 0, p.rset, p.rclr, field=where)
+                     p.prop, mo.A_RDONLY if ro else 0, 0, p.rset, p.rclr, 0, field=where)
         return
-    plan.add("MOUNT", "tmpfs", -1, dst, "tmpfs", base, "mode=755", "d", p.prop, 0, 0, 0, 0, field=where)
+    plan.add("MOUNT", "tmpfs", -1, dst, "tmpfs", base, "mode=755", "d", p.prop, 0, 0, 0, 0, 0, field=where)
     for h in hs:
         sub = dst + "/" + os.path.basename(h.mountpoint)
         if fresh:
             data = "" if h.version == 2 else ",".join(h.controllers)
             plan.add("MOUNT", "cgroup", -1, sub, "cgroup2" if h.version == 2 else "cgroup",
-                     base | (mo.MS_RDONLY if ro else 0), data, "d", 0, 0, 0, 0, 0, field=where)
+                     base | (mo.MS_RDONLY if ro else 0), data, "d", 0, 0, 0, 0, 0, 0, field=where)
         else:
             src = paths.get(h.key)
             if not src:
                 continue
             plan.add("MOUNT", src, -1, sub, "", mo.MS_BIND | mo.MS_REC, "", "d", 0,
-                     (mo.A_RDONLY if ro else 0) | mo.A_NOSUID | mo.A_NODEV | mo.A_NOEXEC, 0, 0, 0,
+                     (mo.A_RDONLY if ro else 0) | mo.A_NOSUID | mo.A_NODEV | mo.A_NOEXEC, 0, 0, 0, 0,
                      field=where)
     if ro:
-        plan.add("READONLY", dst, field=where)
+        plan.add("READONLY", dst, 1, field=where)
 
 
 def _devices(plan, spec, host, userns):

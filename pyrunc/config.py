@@ -113,7 +113,7 @@ class Capabilities:
             setattr(self, k, list(d.get(k) or ()))
 
     def masks(self):
-        return [caps.mask(getattr(self, k), k) for k in self.SETS]
+        return [caps.mask(getattr(self, k)) for k in self.SETS]
 
 
 class Process:
@@ -337,7 +337,9 @@ def build(cfg, bundle):
     if ns.get("user") == "":
         if not s.uid_mappings or not s.gid_mappings:
             raise _err(None, "a new user namespace needs linux.uidMappings and linux.gidMappings")
-    elif s.uid_mappings or s.gid_mappings:
+    elif (s.uid_mappings or s.gid_mappings) and not ns.get("user"):
+        # (with a user namespace joined by path they describe it, as Docker and podman send
+        # them: accepted, as runc accepts them; the namespace keeps its own maps)
         raise _err(None, "linux.uidMappings/gidMappings are set but there is no new user namespace")
     s.time_offsets = linux.get("timeOffsets") or {}
     if s.time_offsets and ns.get("time") != "":
@@ -393,12 +395,10 @@ def check_process(proc, where="process", source=SOURCE):
         check_id(user.get(key, 0), f"{where}.user.{key}", source)
     for i, g in enumerate(user.get("additionalGids") or ()):
         check_id(g, f"{where}.user.additionalGids[{i}]", source)
+    unknown = set()
     for key in Capabilities.SETS:
-        try:
-            caps.mask((proc.get("capabilities") or {}).get(key), f"{where}.capabilities.{key}")
-        except ConfigError as e:
-            e.source = source
-            raise
+        caps.mask((proc.get("capabilities") or {}).get(key), unknown)
+    caps.warn_unknown(unknown)
     seen = set()
     for i, r in enumerate(proc.get("rlimits") or ()):
         if r["type"] not in RLIMITS:

@@ -161,8 +161,8 @@ class Executor:
         while True:
             msg = self._message()
             if msg == "HOOKS" and on_hooks is not None:
-                state = on_hooks()
-                self._reply(len(state).to_bytes(4, "little") + state)
+                states = on_hooks()
+                self._reply(b"".join(len(s).to_bytes(4, "little") + s for s in states))
             elif isinstance(msg, str) and msg.startswith("SECCOMP ") and on_seccomp is not None:
                 from .seccomp import take_fd
                 own = take_fd(self.pid, int(msg[8:]))

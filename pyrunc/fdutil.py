@@ -45,6 +45,10 @@ def write_file(path, text, what=None, error=PyruncError):
         os.close(fd)
 
 
+def write_oom_score_adj(pid, value):
+    write_file(f"/proc/{pid}/oom_score_adj", str(value), "set process.oomScoreAdj")
+
+
 def read_text(path):
     """A small file's text, stripped; None when it cannot be read."""
     try:
@@ -84,6 +88,19 @@ def wait_gone(pid, timeout=10.0):
         return bool(p.poll(int(timeout * 1000)))
     finally:
         os.close(fd)
+
+
+def connect_console(path, low):
+    """A connected socket to --console-socket, inheritable at a number >= low: connected by
+    pyrunc on the host side, so the executor looks up no host path in the container."""
+    import socket
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+    except OSError as e:
+        s.close()
+        raise PyruncError(f"connect to the console socket {path}: {e.strerror}")
+    return inheritable_at(s.detach(), low)
 
 
 def write_pid_file(path, pid):

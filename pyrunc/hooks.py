@@ -73,8 +73,12 @@ def _run_one(h, state, cwd):
 
 
 def _env(env):
+    """A hook's environment: its own `env`, or, without one, pyrunc's (as runc and crun)."""
+    import os
+    if env is None:
+        return dict(os.environ)
     out = {}
-    for e in env or ():
+    for e in env:
         k, _, v = e.partition("=")
         out[k] = v
     return out

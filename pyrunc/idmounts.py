@@ -13,6 +13,18 @@ from . import mountopts as mo
 from .errors import ConfigError
 
 
+def plain_tree(m, spec, low):
+    """The fd (>= low, inheritable) of mount m's bind tree, opened as root on the host (a
+    container in a new user namespace may not reach a root-only source itself)."""
+    from ._native import lib
+    from .fdutil import inheritable_at
+    src = m.source if m.source.startswith("/") else os.path.join(spec.bundle, m.source)
+    fd = lib.pyrunc_open_tree(src.encode(), 1 if m.parsed.flags & mo.MS_REC else 0)
+    if fd < 0:
+        raise ConfigError(f"bind source {src}: {os.strerror(-fd)}", field=m.field, source="config.json")
+    return inheritable_at(fd, low)
+
+
 def idmapped_tree(m, spec, low):
     """The fd (>= low, inheritable) of mount m's idmapped tree."""
     from ._native import lib

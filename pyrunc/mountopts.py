@@ -51,18 +51,19 @@ _ATIME_RECURSIVE = ("rrelatime", "rnoatime", "rstrictatime")
 _TO_ATTR = [(MS_RDONLY, A_RDONLY), (MS_NOSUID, A_NOSUID), (MS_NODEV, A_NODEV),
             (MS_NOEXEC, A_NOEXEC), (MS_NODIRATIME, A_NODIRATIME), (MS_NOSYMFOLLOW, A_NOSYMFOLLOW)]
 
-UNSUPPORTED = ("tmpcopyup", "remount")
+UNSUPPORTED = ("remount",)
 IDMAP = {"idmap": 1, "ridmap": 2}  # idmapped bind mount: of the top mount, of every submount
 
 
 class Parsed:
-    __slots__ = ("flags", "cleared", "prop", "rset", "rclr", "data", "idmap")
+    __slots__ = ("flags", "cleared", "prop", "rset", "rclr", "data", "idmap", "copyup")
 
 
 def parse(options, where):
     from .errors import ConfigError
     p = Parsed()
     p.flags = p.cleared = p.prop = p.rset = p.rclr = p.idmap = 0
+    p.copyup = False
     data = []
     for o in options or ():
         if o in FLAGS:
@@ -88,6 +89,8 @@ def parse(options, where):
                 p.rclr &= ~a
         elif o in IDMAP:
             p.idmap = max(p.idmap, IDMAP[o])
+        elif o == "tmpcopyup":
+            p.copyup = True  # a tmpfs starts with what its directory held (runc's extension)
         elif o in UNSUPPORTED:
             raise ConfigError(f"mount option {o!r} is not supported yet", field=where, source="config.json")
         else:

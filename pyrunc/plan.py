@@ -38,13 +38,13 @@ OPS = {
     "ROOTFS": (8, ("path", "opts"), {"SHARED": 1}),
     "MKDIR": (9, ("path", "mode"), {}),
     "MOUNT": (10, ("src", "src_fd", "dst", "fstype", "msflags", "data", "mkkind", "propagation",
-                   "attr_set", "attr_clr", "rec_set", "rec_clr"), {}),
+                   "attr_set", "attr_clr", "rec_set", "rec_clr", "opts"), {"COPYUP": 1}),
     "MKNOD": (11, ("path", "type", "major", "minor", "mode", "uid", "gid"), {}),
     "BINDDEV": (12, ("path", "host_path"), {}),
     "SYMLINK": (13, ("target", "path", "opts"), {"REPLACE": 1}),
     "MASK": (14, ("path",), {}),
-    "READONLY": (15, ("path",), {}),
-    "CONSOLE": (16, ("socket_path", "socket_fd", "rows", "cols", "uid", "gid", "opts"), {"EXEC": 1}),
+    "READONLY": (15, ("path", "opts"), {"RECURSIVE": 1}),
+    "CONSOLE": (16, ("socket_path", "socket_fd", "rows", "cols", "opts"), {"EXEC": 1}),
     "EXECFIFO": (17, ("fd",), {}),
     "ROOT_READONLY": (18, (), {}),
     "PIVOT": (19, ("mode",), {}),
@@ -66,8 +66,9 @@ OPS = {
     "SETNS_FD": (35, ("fd", "nstype"), {}),
     "ROOT_CURRENT": (36, (), {}),
     "SYNC_HOOKS": (37, (), {}),
-    "HOOK": (38, ("label", "path", "cwd", "timeout", "argc", "argv_env*"), {}),
+    "HOOK": (38, ("label", "state", "path", "cwd", "timeout", "argc", "argv_env*"), {}),
     "CGROUP_JOIN": (39, ("version", "dir"), {}),
+    "HOME": (40, ("uid",), {}),
 }
 
 # PIVOT's mode

@@ -53,7 +53,7 @@ def test_plan_order():
     assert names[-3:] == ["READY", "WAIT_START", "EXEC"]
     for before, after in [("ROOTFS", "MOUNT"), ("MOUNT", "MKNOD"), ("MKNOD", "MASK"), ("MASK", "ROOT_READONLY"),
                           ("READONLY", "ROOT_READONLY"), ("ROOT_READONLY", "PIVOT"), ("PIVOT", "HOSTNAME"),
-                          ("CAPS", "USER"), ("USER", "CWD"), ("CWD", "LOOKUP"), ("LOOKUP", "READY")]:
+                          ("CAPS", "USER"), ("CWD", "USER"), ("USER", "LOOKUP"), ("LOOKUP", "READY")]:
         assert names.index(before) < names.index(after), (before, after)
 
 
@@ -100,8 +100,9 @@ def test_mount_options():
     aset, aclr = mo.bind_attrs(mo.parse(["bind", "rw", "nodev", "noatime"], "m"))
     assert aset == mo.A_NODEV | mo.A_NOATIME and aclr == mo.A_RDONLY | mo.A_ATIME_MASK
     assert mo.parse(["rbind", "idmap"], "m").idmap == 1 and mo.parse(["ridmap", "idmap"], "m").idmap == 2
-    with pytest.raises(PyruncError, match="tmpcopyup"):
-        mo.parse(["tmpcopyup"], "m")
+    assert mo.parse(["tmpcopyup"], "m").copyup
+    with pytest.raises(PyruncError, match="remount"):
+        mo.parse(["remount"], "m")
 
 
 def test_sysctl_rules():
@@ -150,7 +151,8 @@ def test_signals():
     assert parse_signal("9") == 9
     assert parse_signal(None) == signal.SIGTERM
     assert parse_signal("RTMIN+2") == signal.SIGRTMIN + 2
-    for bad in ("0", "99", "NOPE", "SIG_DFL", "RTMIN+99"):
+    assert parse_signal("0") == 0  # kill --all ID 0, as runc
+    for bad in ("99", "NOPE", "SIG_DFL", "RTMIN+99", "-1"):
         with pytest.raises(PyruncError):
             parse_signal(bad)
 
@@ -183,8 +185,9 @@ def test_cgroup_paths(tmp_path):
 def test_lsm_profile_and_labels_where_enabled(monkeypatch):
     """This host has neither AppArmor nor SELinux: the integration tests check the errors;
     here the detection is forced on and the plan is checked: the profile/label is written
-    for the next execve after the startContainer hooks and before the seccomp filter, and
-    the mount label becomes a context= option of each mount pyrunc makes (not binds)."""
+    for the next execve before the seccomp filter, both before READY, so the startContainer
+    hooks run under them as under runc, and the mount label becomes a context= option of
+    each mount pyrunc makes (not binds)."""
     from pyrunc import lsm
     monkeypatch.setattr(lsm, "apparmor_enabled", lambda: True)
     monkeypatch.setattr(lsm, "selinux_enabled", lambda: True)
@@ -200,7 +203,7 @@ def test_lsm_profile_and_labels_where_enabled(monkeypatch):
     assert [w[0].startswith("thread-self/attr/") for w in writes] == [True, True]
     assert writes[0][1] == "exec pyrunc-test" and writes[1][1] == "system_u:system_r:c_t:s0"
     first = next(i for i, (n, a) in enumerate(p.ops) if n == "PROC_WRITE" and "attr" in a[0])
-    assert names.index("HOOK") < first < names.index("SECCOMP") < names.index("EXEC")
+    assert first < names.index("SECCOMP") < names.index("READY") < names.index("HOOK") < names.index("EXEC")
     mounts = [a for n, a in p.ops if n == "MOUNT"]
     proc = next(a for a in mounts if a[3] == "proc")
     assert 'context="system_u:object_r:c_file_t:s0"' in proc[5]
@@ -268,6 +271,6 @@ def test_exec_plan():
                      {"mount": 11, "pid": 12}, False)
     names = p.names()
     assert names[:4] == ["CGROUP_JOIN", "SETNS_FD", "SETNS_FD", "CLONE"]
-    assert dict(p.ops)["CONSOLE"] == ("", 7, 0, 0, -1, -1, 1)
+    assert dict(p.ops)["CONSOLE"] == ("", 7, 0, 0, 1)
     assert dict(p.ops)["USER"] == (5, 6, "", 0)
     assert names[-1] == "EXEC"

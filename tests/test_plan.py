@@ -67,7 +67,7 @@ def test_failure_frames():
     from pyrunc.executor import parse_failure
     p = plan.Plan()
     p.add("NNP")
-    p.add("MOUNT", "proc", -1, "/proc", "proc", 0, "", "d", 0, 0, 0, 0, 0, field="mounts[0]")
+    p.add("MOUNT", "proc", -1, "/proc", "proc", 0, "", "d", 0, 0, 0, 0, 0, 0, field="mounts[0]")
     msg = "mount proc (proc) on /proc: Operation not permitted\nsecond line é".encode()
     data = b"1 1 %d\n" % len(msg) + msg + b"READY\n"
     err, used = parse_failure(data, p)

@@ -69,6 +69,28 @@ def _copy_if_empty(dirpath, name):
         fh.write(value or "")
 
 
+def _ancestors(top, path):
+    """The directories from below top down to path."""
+    rel = path[len(top):].strip("/")
+    out, d = [], top
+    for part in rel.split("/") if rel else []:
+        d = os.path.join(d, part)
+        out.append(d)
+    return out
+
+
+def _refuse_frozen(key, path):
+    """A frozen cgroup would freeze the container's init as it joins it: create would wait for
+    it forever.  Refused, as runc refuses it."""
+    if key == "freezer":
+        frozen = read_text(os.path.join(path, "freezer.state")) in ("FROZEN", "FREEZING")
+    else:
+        events = read_text(os.path.join(path, "cgroup.events")) or ""
+        frozen = "frozen 1" in events.splitlines() or read_text(os.path.join(path, "cgroup.freeze")) == "1"
+    if frozen:
+        raise CgroupError(f"container's cgroup unexpectedly frozen ({path})")
+
+
 def _populated(path):
     return bool(read_text(os.path.join(path, "cgroup.procs")))
 
@@ -113,6 +135,7 @@ class FsManager:
         self.created = list(created or ())
         self._hs = hs
         self._lock = None
+        self._pids_later = None
 
     # ---- making one ----
     @classmethod
@@ -199,9 +222,15 @@ class FsManager:
                 _mkdirs(path, new)
                 self.created += new
                 if key == "cpuset":
-                    for d in new:
-                        _copy_if_empty(d, "cpuset.cpus")
-                        _copy_if_empty(d, "cpuset.mems")
+                    # every cgroup on the way, new or not (as runc): an empty cpus or mems
+                    # admits no process
+                    h = next((h for h in hs if h.key == key), None)
+                    if h is not None and h.version == 1:
+                        for d in _ancestors(h.mountpoint, path):
+                            _copy_if_empty(d, "cpuset.cpus")
+                            _copy_if_empty(d, "cpuset.mems")
+                if key in ("freezer", "unified"):
+                    _refuse_frozen(key, path)  # (a new one under a frozen parent is frozen too)
             pure = layout(hs) == "v2"
             for h in hs:
                 if h.version == 2 and h.key in self.paths:
@@ -231,6 +260,12 @@ class FsManager:
                 log.warning("this host has no devices controller: the container's device access "
                             "is not restricted by a cgroup")
             res_mod.apply(res, dirs, warn=log.warning)
+            pids = dirs.get("pids")
+            if (res.get("pids") or {}).get("limit") == 1 and pids and pids[1] == 1:
+                # the executor's first stage joins a v1 cgroup itself and clones the init
+                # from there: two tasks for a moment.  The limit of 1 is set once it is gone.
+                _write(os.path.join(pids[0], "pids.max"), "2")
+                self._pids_later = pids[0]
         except OSError as e:
             self.undo()
             raise CgroupError(f"cgroup: {e.filename}: {e.strerror}")
@@ -248,9 +283,13 @@ class FsManager:
         return dict(self.paths)
 
     def placed(self):
+        """The init is in its cgroups and the executor's first stage has exited."""
         if self._lock is not None:
             os.close(self._lock)
             self._lock = None
+        if self._pids_later:
+            _write(os.path.join(self._pids_later, "pids.max"), "1")
+            self._pids_later = None
 
     def undo(self):
         """After a failed create: remove what this create made, kill nothing (a cgroup

@@ -147,7 +147,7 @@ def _memory(p, m, update):
                                                "disableOOMKiller", "kernel", "kernelTCP",
                                                "useHierarchy", "checkBeforeUpdate")):
         return
-    if m.get("kernel") is not None:
+    if m.get("kernel"):  # 0: unset (Docker sends it on every create and update)
         p.warn("linux.resources.memory.kernel is ignored (kernel memory limits are deprecated; "
                "kernels since 6.0 accept memory.kmem.limit_in_bytes and do not enforce it; as runc)")
     if m.get("useHierarchy") is not None:
@@ -256,11 +256,11 @@ def _cpu(p, c):
 
 
 def _pids(p, pids):
-    if pids.get("limit") is None:
+    limit = pids.get("limit")
+    if not limit:  # None or 0: unset, as runc (0 is what engines send for "no limit given")
         return
-    limit = pids["limit"]
     p.where("pids", "pids.limit")
-    p.add("pids", "pids.max", limit if limit > 0 else ("1" if limit == 0 else "max"), "pids.limit")
+    p.add("pids", "pids.max", limit if limit > 0 else "max", "pids.limit")
 
 
 THROTTLE = (("throttleReadBpsDevice", "read_bps_device", "rbps"),

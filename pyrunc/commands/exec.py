@@ -8,7 +8,6 @@ EXIT_FAILED = 255  # runc exec's code when the process could not be started
 
 def process_doc(a, c):
     """The process document to run: --process FILE, or the container's with the flags."""
-    from .. import caps
     from ..config import parse_json, read_document
     if a.process:
         src = f"--process {a.process}"
@@ -22,6 +21,7 @@ def process_doc(a, c):
         validate(proc, schema["properties"]["process"], schema, "process")
         if a.args:
             raise UsageError("exec: give either --process or a command, not both")
+        proc.setdefault("user", {"uid": 0, "gid": 0})  # as runc: root unless it says otherwise
         return proc
     proc = dict((c.data.get("config") or {}).get("process") or {})
     if not a.args:
@@ -36,8 +36,7 @@ def process_doc(a, c):
     if a.cap:
         cp = {k: list(v) if v is not None else None
               for k, v in (proc.get("capabilities") or {}).items()}
-        for name in a.cap:
-            caps.mask([name], "--cap")
+        for name in a.cap:  # an unknown name: a warning (check_process), as runc
             for k in ("bounding", "effective", "permitted"):
                 cp[k] = (cp.get(k) or []) + [name]
             # as runc: --cap never adds to the inheritable set (CVE-2022-29162); ambient
@@ -45,7 +44,7 @@ def process_doc(a, c):
             if cp.get("inheritable") is not None:
                 cp["ambient"] = (cp.get("ambient") or []) + [name]
         proc["capabilities"] = cp
-    proc["env"] = list(proc.get("env") or []) + list(a.env or ())
+    proc["env"] = merge_env(proc.get("env") or [], a.env or ())
     proc["terminal"] = bool(a.tty)  # as runc: never the container's, only -t
     if not a.tty:
         proc.pop("consoleSize", None)
@@ -66,6 +65,21 @@ def process_doc(a, c):
         user["additionalGids"] = gids
     proc["user"] = user
     return proc
+
+
+def merge_env(env, extra):
+    """env with the --env entries: one that names a variable already there replaces it (as
+    runc); the others are added, in order."""
+    out = list(env)
+    for e in extra:
+        name = e.partition("=")[0]
+        for i, old in enumerate(out):
+            if old.partition("=")[0] == name:
+                out[i] = e
+                break
+        else:
+            out.append(e)
+    return out
 
 
 def _id(text, what):

@@ -100,7 +100,8 @@ class Creation:
         self.c = None
         self.cg = None
         self.fifo_fd = -1
-        self.idmap_fds = {}
+        self.console_fd = -1
+        self.tree_fds = {}
         self.shared_mounts = None
         self.ex = None
         self.pid = 0
@@ -189,21 +190,43 @@ class Creation:
         self.fifo_fd = inheritable_at(os.open(c.fifo, os.O_PATH | os.O_CLOEXEC), 3 + self.preserve)
         undo.callback(self._close_fifo_fd)
 
+    def _close_console_fd(self):
+        if self.console_fd >= 0:
+            os.close(self.console_fd)
+            self.console_fd = -1
+
     def _close_fifo_fd(self):
         if self.fifo_fd >= 0:
             os.close(self.fifo_fd)
             self.fifo_fd = -1
 
     def host_objects(self, undo):
-        """Idmapped bind mounts: pyrunc, root on the host, makes each tree (the init, in its own
-        user namespace, is not privileged over the filesystem) and passes its fd."""
+        """What pyrunc opens on the host side for the executor, before the container's user
+        namespace could stand in the way: the console socket (--console-socket, connected
+        here: the executor's init runs as the container's root, which may not reach the
+        engine's socket directory), and the bind mounts' trees where the init will not be
+        privileged over the host's files (an idmapped mount; any bind when a new user
+        namespace is made: a root-only source).  Each becomes a descriptor the init only moves
+        into place."""
         spec = self.spec
+        low = 3 + self.preserve
+        if self.console_socket:
+            from ..fdutil import connect_console
+            self.console_fd = connect_console(self.console_socket, low)
+            undo.callback(self._close_console_fd)
         for m in spec.mounts:
-            if m.is_bind() and m.idmapped():
+            if not m.is_bind():
+                continue
+            if m.idmapped():
                 from ..idmounts import idmapped_tree
-                fd = idmapped_tree(m, spec, 3 + self.preserve)
-                self.idmap_fds[m.index] = fd
-                undo.callback(os.close, fd)
+                fd = idmapped_tree(m, spec, low)
+            elif spec.new_ns("user") and not self.rootless:
+                from ..idmounts import plain_tree
+                fd = plain_tree(m, spec, low)
+            else:
+                continue
+            self.tree_fds[m.index] = fd
+            undo.callback(os.close, fd)
         if not spec.has_ns("mount"):
             # the runtime's mount namespace is the container's: note what is there now
             from ..mountinfo import under
@@ -226,13 +249,14 @@ class Creation:
         if spec.mount_label:
             from ..lsm import check_mount_label
             mount_label = check_mount_label(spec.mount_label)
-        console_fd = self.console.peer_fd(3 + self.preserve) if self.console else -1
-        inp = Inputs(req.id, fifo_fd=self.fifo_fd, console_socket=self.console_socket, console_fd=console_fd,
+        console_fd = self.console.peer_fd(3 + self.preserve) if self.console else self.console_fd
+        inp = Inputs(req.id, fifo_fd=self.fifo_fd, console_fd=console_fd,
+                     runtime_env=[f"{k}={v}" for k, v in os.environ.items()],
                      no_pivot=req.no_pivot, no_new_keyring=req.no_new_keyring,
                      preserve_fds=self.preserve, extra_env=self.extra_env, rootless=self.rootless,
                      no_setgroups=no_setgroups,
                      cgroup_join=self.cg.join_args(), cgroup_mounts=self.cg.mount_sources(),
-                     idmap_fds=self.idmap_fds,
+                     tree_fds=self.tree_fds,
                      mount_label=mount_label or None)
         plan = compile_create(spec, host, inp)
         if log.debug_on:
@@ -241,11 +265,12 @@ class Creation:
         undo.callback(self._kill)
         # the executor has its copies
         self._close_fifo_fd()
+        self._close_console_fd()
         if self.console:
             self.console.close_peer()
-        for fd in self.idmap_fds.values():
+        for fd in self.tree_fds.values():
             os.close(fd)
-        self.idmap_fds = {}
+        self.tree_fds = {}
 
     def _kill(self):
         self.ex.kill()
@@ -262,6 +287,10 @@ class Creation:
         self.record()  # the init may outlive this process from here on: note it first
         self.cg.placed()  # the init is in its cgroups (the executor joined them)
         spec = self.spec
+        if spec.process.oom_score_adj is not None:
+            # from the host side, before the init enters a user namespace (as runc)
+            from ..fdutil import write_oom_score_adj
+            write_oom_score_adj(self.pid, spec.process.oom_score_adj)
         if spec.new_ns("user"):
             from ..idmap import write
             write(self.pid, spec.uid_mappings, spec.gid_mappings)
@@ -272,12 +301,14 @@ class Creation:
         hooks = spec.hooks
 
         def on_hooks():
+            """The runtime's create hooks; then the states of the init's own hooks."""
             from .. import hooks as hk
-            state = hk.state_json(req.id, "created", pid, spec.bundle, spec.annotations)
+            state = hk.state_json(req.id, "creating", pid, spec.bundle, spec.annotations)
             # prestart (deprecated) and createRuntime: the runtime namespace, cwd the bundle
             hk.run("prestart", hooks["prestart"], state, spec.bundle)
             hk.run("createRuntime", hooks["createRuntime"], state, spec.bundle)
-            return state
+            created = hk.state_json(req.id, "created", pid, spec.bundle, spec.annotations)
+            return state, created
 
         def on_seccomp(fd):
             from .. import SPEC_VERSION

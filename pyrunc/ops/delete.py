@@ -50,7 +50,10 @@ def delete(root, cid, force=False):
         if c is None:
             return
     status = c.status()
-    if status != "stopped" and not force:
+    # A created container is deleted too, as runc and crun do (containerd's shim deletes a
+    # created task that way); the runtime-spec says delete of a not stopped container is an
+    # error: docs/support.md
+    if status not in ("stopped", "created") and not force:
         c.unlock()
         raise StateError(f"cannot delete container {cid} that is not stopped: {status}")
     destroy(c)

@@ -106,19 +106,6 @@ def _setgroups_denied(pid):
     return read_text(f"/proc/{pid}/setgroups") == "deny"
 
 
-def connect(path, low):
-    import socket
-
-    from ..fdutil import inheritable_at
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        s.connect(path)
-    except OSError as e:
-        s.close()
-        raise PyruncError(f"connect to the console socket {path}: {e.strerror}")
-    return inheritable_at(s.detach(), low)
-
-
 def _own_mount_ns(c):
     nss = (c.data.get("config") or {}).get("namespaces") or ()
     return any(n.get("type") == "mount" for n in nss)
@@ -144,7 +131,8 @@ def execute(c, req, status, console=None):
             console_fd = console.peer_fd(3 + preserve)
         elif req.console_socket:
             # connected here: the process looks for no host path once in the container
-            console_fd = ns_fds["console"] = connect(os.path.abspath(req.console_socket), 3 + preserve)
+            from ..fdutil import connect_console
+            console_fd = ns_fds["console"] = connect_console(os.path.abspath(req.console_socket), 3 + preserve)
         userns = "user" in ns_fds
         seccomp = (c.data.get("config") or {}).get("seccomp")
         inp = Inputs(c.id, console_fd=console_fd, no_new_keyring=bool(c.data.get("no_new_keyring")),
@@ -166,6 +154,9 @@ def execute(c, req, status, console=None):
             console.close_peer()
         try:
             pid = ex.wait_pid()
+            if proc.oom_score_adj is not None:
+                from ..fdutil import write_oom_score_adj
+                write_oom_score_adj(pid, proc.oom_score_adj)
             ex.go()
 
             def on_seccomp(fd):  # the container's state, the exec'd process's pid (as runc)

@@ -14,7 +14,7 @@ def parse_signal(text):
     t = text.upper()
     if t.isdigit():
         n = int(t)
-        if 0 < n < signal.NSIG:
+        if 0 <= n < signal.NSIG:  # 0: only whether it is there (kill --all ID 0, as runc)
             return n
         raise UsageError(f"invalid signal: {text}")
     if not t.startswith("SIG"):
