@@ -677,8 +677,9 @@ static int cmd_delete(struct ctr *c, int force)
 				snprintf(left + l, sizeof(left) - l, "%s%s", l ? ", " : "", c->rmdirs[i]);
 				break;
 			}
-			if (has_piddir)
-				kill_all_in(c->piddir);
+			/* what is left in this leaf's tree: the container may have put processes in
+			 * sub-cgroups of one hierarchy only */
+			kill_all_in(c->rmdirs[i]);
 			thaw(c);
 			usleep(10000);
 			rmdir_below(c->rmdirs[i]);

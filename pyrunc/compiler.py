@@ -62,7 +62,7 @@ def compile_create(spec, host, inp):
     plan = Plan()
     proc = spec.process
     ns = spec.namespaces
-    userns = spec.new_ns("user")
+    userns = spec.has_ns("user")  # new or joined
 
     # --- stage 1: join the cgroups (host paths: first), join namespaces, then clone into
     # the new ones ---
@@ -85,8 +85,10 @@ def compile_create(spec, host, inp):
 
     # --- stage 2: the container's init ---
     # Stage 2 waits until pyrunc has read stage 1's PID line (so that its own lines cannot
-    # overtake it) and, in a new user namespace, has written the id maps.
-    plan.add("WAIT_GO", 1 if userns else 0)
+    # overtake it) and, in a new user namespace, has written the id maps.  In a user
+    # namespace, new or joined, it then becomes the namespace's root (the host's root is
+    # unmapped there: files it made would fail with EOVERFLOW).
+    plan.add("WAIT_GO", 1 if spec.has_ns("user") else 0)
     plan.add("SETSID")
     if not inp.no_new_keyring:
         plan.add("KEYRING", f"_ses.{inp.cid}")

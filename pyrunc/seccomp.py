@@ -134,12 +134,87 @@ def compile_filter(sc):
                 chunks.append(b)
         finally:
             os.close(fd)
+        stub = enosys_stub(sc, native, ffi, lib)
     finally:
         lib.seccomp_release(ctx)
     flags = NEW_LISTENER if notifies(sc) else 0
     for f in sc.get("flags") or ():
         flags |= FLAGS[f]
-    return b"".join(chunks), flags
+    return stub + b"".join(chunks), flags
+
+
+# --- runc's -ENOSYS stub -------------------------------------------------------------------
+# A profile lists the syscalls it knows of.  A syscall newer than all of them (clone3 for
+# an old profile, say) would get the default action, EPERM for Docker's, and glibc then
+# fails instead of falling back to the older call, which it does on ENOSYS.  So, as runc
+# does, a short program runs before libseccomp's: for each architecture of the profile, a
+# syscall number above the largest one the profile names returns ENOSYS.  Not when the
+# default action lets syscalls through anyway (allow, log, trace) or already says ENOSYS.
+
+AUDIT_ARCH_X86_64 = 0xC000003E
+X32_BIT = 0x40000000
+ENOSYS = 38
+_LD_W_ABS, _JEQ_K, _JGT_K, _JSET_K, _JA, _RET_K = 0x20, 0x15, 0x25, 0x45, 0x05, 0x06
+
+
+def enosys_stub(sc, native, ffi, lib):
+    """The stub's BPF bytes, or b"" when the profile needs none."""
+    import struct
+    if sc["defaultAction"] in ("SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_TRACE"):
+        return b""
+    if sc["defaultAction"] == "SCMP_ACT_ERRNO" and sc.get("defaultErrnoRet") == ENOSYS:
+        return b""
+    tokens = {native}
+    for a in sc.get("architectures") or ():
+        tokens.add(lib.seccomp_arch_resolve_name(a[len("SCMP_ARCH_"):].lower().encode()))
+    x32 = lib.seccomp_arch_resolve_name(b"x32")
+    largest = {}  # audit arch -> {"x32" or "": largest number}
+    for token in tokens:
+        top = 0
+        for s in sc.get("syscalls") or ():
+            for name in s["names"]:
+                nr = lib.seccomp_syscall_resolve_name_arch(token, name.encode())
+                if nr >= 0:
+                    top = max(top, nr)
+        if top:
+            audit = AUDIT_ARCH_X86_64 if token == x32 else token
+            largest.setdefault(audit, {})["x32" if token == x32 else ""] = top
+    if not largest:
+        return b""
+    # [op, jt, jf, k]; jumps to labels are resolved below ("enosys", "filter", sections)
+    code = [[_LD_W_ABS, 0, 0, 4]]  # the architecture
+    for audit in largest:
+        code.append([_JEQ_K, ("sec", audit), 0, audit])
+    code.append([_JA, 0, 0, "filter"])
+    labels = {}
+    for audit, tops in largest.items():
+        labels[("sec", audit)] = len(code)
+        code.append([_LD_W_ABS, 0, 0, 0])  # the syscall number
+        if audit == AUDIT_ARCH_X86_64 and len(tops) == 2:
+            code.append([_JSET_K, 2, 0, X32_BIT])
+            code.append([_JGT_K, "enosys", 0, tops[""]])
+            code.append([_JA, 0, 0, "filter"])
+            code.append([_JGT_K, "enosys", 0, tops["x32"]])
+        elif audit == AUDIT_ARCH_X86_64:
+            # one ABI of x86_64 in the profile: the other's numbers go to the filter
+            code.append([_JSET_K, 0, 1, X32_BIT] if "x32" in tops else [_JSET_K, 1, 0, X32_BIT])
+            code.append([_JGT_K, "enosys", 0, tops.get("x32", tops.get(""))])
+        else:
+            code.append([_JGT_K, "enosys", 0, tops[""]])
+        code.append([_JA, 0, 0, "filter"])
+    labels["enosys"] = len(code)
+    code.append([_RET_K, 0, 0, 0x00050000 | ENOSYS])  # SCMP_ACT_ERRNO(ENOSYS)
+    labels["filter"] = len(code)
+    def rel(target, at):  # a label's distance from the instruction after `at`
+        return labels[target] - at - 1 if not isinstance(target, int) else target
+    out = []
+    for i, (op, jt, jf, k) in enumerate(code):
+        if op == _JA:
+            k = rel(k, i)
+        elif op in (_JEQ_K, _JGT_K, _JSET_K):
+            jt, jf = rel(jt, i), rel(jf, i)
+        out.append(struct.pack("<HBBI", op, jt, jf, k))
+    return b"".join(out)
 
 
 def send_listener(own, pid, sc, state):

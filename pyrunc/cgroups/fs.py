@@ -369,11 +369,7 @@ class FsManager:
         return out
 
     def kill_all(self, sig):
-        for pid in self.pids():
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
+        _signal(self.pids(), sig)
 
     # ---- statistics, update ----
     def stats(self):
@@ -406,18 +402,16 @@ class FsManager:
     def _remove(self, created, leaves, timeout=5.0):
         """Remove directories, deepest first; returns the leaves that could not be removed.
 
-        The container's own directories (leaves) are retried while processes are leaving
-        them, killing leftovers, and sub-cgroups the container made inside its own go first;
-        a parent that is busy holds other cgroups and stays."""
+        The container's own directories (leaves) lose the sub-cgroups the container made
+        inside them first and are retried while processes are leaving them, killing
+        leftovers; a parent that is busy holds other cgroups and stays."""
         leaves = set(leaves)
-        todo = set(created) | leaves
-        for leaf in leaves:
-            for d, subdirs, _ in os.walk(leaf):
-                todo.update(os.path.join(d, s) for s in subdirs)
         left = []
         deadline = time.monotonic() + timeout
-        for d in sorted(todo, key=len, reverse=True):
+        for d in sorted(set(created) | leaves, key=len, reverse=True):
             while True:
+                if d in leaves:
+                    _rmdir_below(d)
                 try:
                     os.rmdir(d)
                     break
@@ -425,7 +419,9 @@ class FsManager:
                     break
                 except OSError:
                     if d in leaves and time.monotonic() < deadline:
-                        self.kill_all(9)
+                        # the container may have put processes in sub-cgroups of one
+                        # hierarchy only: kill what is in this leaf's tree
+                        _kill_tree(d, 9)
                         self.thaw_quietly()
                         time.sleep(0.01)
                         continue
@@ -447,3 +443,29 @@ class FsManager:
         leaves = set(self.paths.values())
         return {"pid_dir": self._pid_dir(), "remove": sorted(created | leaves, key=len, reverse=True),
                 "leaves": leaves}
+
+
+def _signal(pids, sig):
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _kill_tree(top, sig):
+    """Signal every process in the cgroup top and the cgroups below it."""
+    for d, _, _ in os.walk(top):
+        text = read_text(os.path.join(d, "cgroup.procs"))
+        if text:
+            _signal([int(x) for x in text.split()], sig)
+
+
+def _rmdir_below(top):
+    """Remove the cgroups below top, deepest first (what is busy stays)."""
+    for d, subdirs, _ in os.walk(top, topdown=False):
+        for sub in subdirs:
+            try:
+                os.rmdir(os.path.join(d, sub))
+            except OSError:
+                pass
