@@ -1,4 +1,4 @@
-"""A sandbox for container engines (podman, containerd) driven with a chosen runtime.
+"""A sandbox for container engines (podman, containerd, docker) driven with a chosen runtime.
 
 Engines are configured through files of the test's own (never /etc or /var) and run inside a
 *holder*: a process in a private mount namespace and a new network namespace, which every
@@ -104,12 +104,12 @@ class Holder:
         self.proc.stdout.close()
 
 
-def image_tar(path, tmp):
-    """A busybox-static root filesystem packed as a tar (podman import, and the layer of
-    the OCI image for containerd)."""
+def image_tar(path, tmp, applets=IMAGE_APPLETS):
+    """A busybox-static root filesystem packed as a tar (podman and docker import, and the
+    layer of the OCI image for containerd)."""
     from pyrunc.demo import make_rootfs
     rootfs = os.path.join(tmp, "image-rootfs")
-    make_rootfs(rootfs, IMAGE_APPLETS)
+    make_rootfs(rootfs, applets)
     with tarfile.open(path, "w") as t:
         for name in sorted(os.listdir(rootfs)):
             t.add(os.path.join(rootfs, name), arcname=name)
@@ -190,10 +190,10 @@ def host_net_state():
     chains = []
     if shutil.which("iptables-save"):
         out = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
-        chains = sorted(set(re.findall(r"^:((?:NETAVARK|CNI|PODMAN)\S*)", out, re.M)))
+        chains = sorted(set(re.findall(r"^:((?:NETAVARK|CNI|PODMAN|DOCKER)\S*)", out, re.M)))
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     links = sorted(n for n in (l.split(":")[1].strip() for l in links.splitlines())
-                   if n.startswith(("podman", "cni", "netavark")))
+                   if n.startswith(("podman", "cni", "netavark", "docker", "veth")))
     return {"ip_forward": fwd, "chains": chains, "links": links}
 
 

@@ -2,7 +2,7 @@
 # Install what pyrunc needs on a Debian machine, as root, and build it into .venv.
 #   scripts/setup.sh          install (idempotent)
 #   scripts/setup.sh --demo   install, then run the demo container
-#   scripts/setup.sh --engines   also install podman and containerd (the engine tests; test.sh)
+#   scripts/setup.sh --engines   also install podman, containerd and docker.io (the engine tests; test.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,20 +17,46 @@ fi
 # ps(1) for `pyrunc ps`, newuidmap/newgidmap for rootless containers that map id ranges,
 # apparmor_parser for the AppArmor tests (run in a VM whose kernel has AppArmor).
 PKGS="gcc make libc6-dev binutils clang-format python3 python3-venv python3-dev libseccomp-dev busybox-static runc util-linux iproute2 procps uidmap apparmor"
-# The engines that call pyrunc in integration/test_podman.py and test_containerd.py: podman
-# with conmon and netavark (whose bridge network needs iptables), containerd with its runc shim.
+# The engines that call pyrunc in integration/test_podman.py, test_containerd.py and
+# test_docker.py: podman with conmon and netavark (whose bridge network needs iptables),
+# containerd with its runc shim, docker.io (dockerd 20.10; the tests start their own daemons).
+ENGINE_PKGS=""
 if [ "${1:-}" = "--engines" ]; then
   PKGS="$PKGS podman conmon netavark iptables containerd"
+  ENGINE_PKGS="docker.io"
 fi
-missing=""
-for p in $PKGS; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-  echo "setup.sh: installing Debian packages:$missing"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq $missing >/dev/null
+missing() {
+  local out="" p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || out="$out $p"
+  done
+  echo "$out"
+}
+export DEBIAN_FRONTEND=noninteractive
+updated=""
+install() {  # install [apt-get options] PACKAGES..., quietly, after one `apt-get update`
+  [ -n "$updated" ] || { apt-get update -qq; updated=1; }
+  apt-get install -y -qq "$@" >/dev/null
+}
+m=$(missing $PKGS)
+if [ -n "$m" ]; then
+  echo "setup.sh: installing Debian packages:$m"
+  install $m
+fi
+m=$(missing $ENGINE_PKGS)
+if [ -n "$m" ]; then
+  # docker.io must not start a host dockerd (its init script would, where no policy forbids
+  # it): a policy-rc.d that refuses every service start for the time of the installation,
+  # unless the machine has one; without its recommends (cgroupfs-mount, needrestart)
+  echo "setup.sh: installing Debian packages:$m"
+  policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    policy=1
+  fi
+  install --no-install-recommends $m || { [ -z "$policy" ] || rm -f /usr/sbin/policy-rc.d; exit 1; }
+  [ -z "$policy" ] || rm -f /usr/sbin/policy-rc.d
 fi
 
 # A virtual environment from Debian's own python3 (never a PATH-dependent interpreter:
