@@ -21,6 +21,10 @@ Cases (see issue 7 and docs/performance.md):
   many         100 containers run one after the other; 20 created concurrently
   podman       podman run --rm --network none IMG true (conmon), where podman is installed
   ctr          ctr run --rm --runc-binary RUNTIME IMG id true (containerd), where installed
+
+--systemd-cgroup gives every call that flag and every bundle a cgroupsPath
+`system.slice:bench-RUNTIME:N` (a transient scope): where systemd runs, e.g. in the systemd VM
+(bench/systemd-vm boots one and runs run, lifecycle, exec, state and kill there).
 """
 
 import argparse
@@ -66,8 +70,9 @@ def run_blocking(argv, stderr=subprocess.DEVNULL, timeout=120, env=None):
 
 
 class Bench:
-    def __init__(self, rts, work):
+    def __init__(self, rts, work, systemd=False):
         self.rts = rts
+        self.systemd = systemd
         self.work = work
         self.n = 0
         self.rootfs = os.path.join(work, "rootfs")
@@ -94,12 +99,15 @@ class Bench:
 
     def cg(self, rt, tag):
         self.n += 1
+        if self.systemd:
+            return f"system.slice:bench-{rt}:{tag}-{self.n}"
         return f"{PARENT}/{rt}-{tag}-{self.n}"
 
     def call(self, rt, *args, check=True):
         # stderr through a file: a created container inherits it, a pipe would never end
         with tempfile.TemporaryFile() as err:
-            rc = run_blocking([self.rts[rt], "--root", self.roots[rt]] + list(args), stderr=err)
+            flags = ["--systemd-cgroup"] if self.systemd else []
+            rc = run_blocking([self.rts[rt], "--root", self.roots[rt], *flags] + list(args), stderr=err)
             if check and rc != 0:
                 err.seek(0)
                 raise RuntimeError(f"{rt} {' '.join(args)}: exit {rc}: {err.read().decode().strip()}")
@@ -380,6 +388,7 @@ def main():
     ap.add_argument("--json", default=os.path.join(HERE, "results", "latest.json"))
     ap.add_argument("--only", default="")
     ap.add_argument("--host-layout", action="store_true", help="keep the host's cgroups (no crun)")
+    ap.add_argument("--systemd-cgroup", action="store_true", help="systemd's cgroup driver (where systemd runs)")
     ap.add_argument("--in-namespace", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if os.geteuid() != 0:
@@ -396,7 +405,7 @@ def main():
     print(f"runtimes: {', '.join(f'{k}={v}' for k, v in rts.items())}; rounds: {a.rounds}")
     results = []
     with tempfile.TemporaryDirectory(prefix="pyrunc-bench-") as work:
-        b = Bench(rts, work)
+        b = Bench(rts, work, systemd=a.systemd_cgroup)
         try:
             for c in cases:
                 unit = "KiB" if c in ("memory", "minlimit") else "ms"

@@ -49,7 +49,8 @@ enum plan_op {
 	OP_HOOK = 38, /* label state path cwd timeout argc argv_env* */
 	OP_CGROUP_JOIN = 39, /* version dir */
 	OP_HOME = 40, /* uid */
-	OP_MAX = 41
+	OP_HOLD = 41, /* - */
+	OP_MAX = 42
 };
 
 #define OPT_CLONE_DUMPABLE 1
@@ -106,6 +107,7 @@ static const struct { short min, max; const char *name; } plan_op_info[OP_MAX] =
 	[OP_HOOK] = {6, -1, "hook"},
 	[OP_CGROUP_JOIN] = {2, 2, "cgroup-join"},
 	[OP_HOME] = {1, 1, "home"},
+	[OP_HOLD] = {0, 0, "hold"},
 };
 
 #endif

@@ -738,8 +738,13 @@ int main(int argc, char **argv)
 			continue;
 		} else if (!strcmp(a, "--log-format=text")) {
 			continue;
+		} else if (!strcmp(a, "--systemd-cgroup") || !strcmp(a, "--systemd-cgroup=true") ||
+			   !strcmp(a, "--systemd-cgroup=false")) {
+			/* only create uses it: a container's manager is in its record (the record
+			 * hands delete of a systemd-managed container to Python) */
+			continue;
 		} else {
-			fallback(); /* --debug, --rootless, --systemd-cgroup, --help, ... */
+			fallback(); /* --debug, --rootless, --help, ... */
 		}
 		if (i + 1 >= argc)
 			fallback();

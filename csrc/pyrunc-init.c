@@ -1580,6 +1580,14 @@ static void run_op(struct op *o)
 		}
 		break;
 	}
+	case OP_HOLD: {
+		/* the systemd driver: pyrunc has systemd move this process into the container's unit */
+		char c;
+		read_full(plan_fd, &c, 1);
+		if (c != 'G')
+			fail(0, "pyrunc did not let the executor go on");
+		break;
+	}
 	case OP_WAIT_GO: {
 		char c;
 		read_full(plan_fd, &c, 1);

@@ -72,3 +72,18 @@ def test_state_json_keeps_resources(env):
     st = json.load(open(os.path.join(env.root, cid, "state.json")))
     assert st["resources"]["pids"]["limit"] == 6
     assert isinstance(CG, type)
+
+
+def test_exec_into_a_cgroup_namespace(env):
+    """exec joins the container's cgroup namespace only once it is in the container's cgroup:
+    the kernel refuses CLONE_INTO_CGROUP from a cgroup outside the namespace's root (podman's
+    containers have a cgroup namespace on v2: its `exec` failed with "clone: No such file or
+    directory")."""
+    def patch(cfg):
+        cfg["linux"]["namespaces"].append({"type": "cgroup"})
+    b = env.bundle(["sleep", "1000"], patch=patch)
+    cid = env.new_id()
+    assert env.pyrunc("run", "-d", "--bundle", b, cid).rc == 0
+    r = env.pyrunc("exec", cid, "cat", "/proc/self/cgroup")
+    assert r.rc == 0 and r.out == "0::/\n", r
+    assert env.pyrunc("delete", "--force", cid).rc == 0

@@ -208,7 +208,6 @@ def test_failed_create_leaves_no_process(env, tmp_path):
 def test_cli_errors(env, tmp_path):
     for args, needle in [(["nosuchcmd"], "no such command"), (["--bogus", "list"], "not defined"),
                          (["create"], "missing container id"), (["create", "--bogus", "x"], "not defined"),
-                         (["--systemd-cgroup", "list"], "not supported yet"),
                          (["--rootless", "maybe", "list"], "rootless"),
                          (["--log-format", "xml", "list"], "log-format"),
                          (["list", "--format", "yaml"], "format"),
@@ -277,3 +276,16 @@ def test_unknown_capability_is_a_warning(env, tmp_path):
     assert r.rc == 0 and r.err == "", r
     entry = json.loads(log.read_text().splitlines()[-1])
     assert entry["level"] == "warning" and "CAP_BOGUS" in entry["msg"]
+
+
+@pytest.mark.skipif(os.path.isdir("/run/systemd/system"), reason="systemd runs here")
+@pytest.mark.parametrize("cgpath,needle", [
+    ("system.slice:pyrunc:x", "systemd not running on this host, cannot use systemd cgroups manager"),
+    ("/not/a/systemd/path", "expected cgroupsPath to be of format \"slice:prefix:name\""),
+])
+def test_systemd_cgroup_refused_clearly(env, tmp_path, cgpath, needle):
+    """--systemd-cgroup where systemd does not run (runc's words), or with a cgroupfs path:
+    one line, nothing made (no state, no cgroup, no process)."""
+    b = env.bundle(["true"], patch=lambda c: c["linux"].update(cgroupsPath=cgpath))
+    r, log = pyrunc_logged(env, tmp_path, "--systemd-cgroup", "run", "--bundle", b, env.new_id())
+    check_failed(env, r, log, needle if "not running" in needle else "expected cgroupsPath")

@@ -103,7 +103,8 @@ global options:
   --log FILE            write errors (and --debug lines) to FILE
   --log-format FORMAT   text or json (default text)
   --debug               log debug lines
-  --systemd-cgroup      use systemd for cgroups (not supported yet)
+  --systemd-cgroup      create: systemd makes the container's cgroup (a transient unit;
+                        cgroupsPath "slice:prefix:name")
   --rootless VALUE      true, false or auto (default auto)
   --version, -v         print the version
 """ % SPEC_VERSION
@@ -205,8 +206,6 @@ def _setup_globals(g):
     log.fmt = g.log_format or "text"
     log.path = g.log
     log.debug_on = bool(g.debug)
-    if g.systemd_cgroup:
-        raise UsageError("--systemd-cgroup is not supported yet: pyrunc drives cgroupfs directly")
     if g.rootless not in (None, "true", "false", "auto"):
         raise UsageError(f"invalid --rootless value {g.rootless!r}: want true, false or auto")
 
@@ -214,10 +213,21 @@ def _setup_globals(g):
 def default_root(g):
     if g.root:
         return os.path.abspath(g.root)
-    rootless = g.rootless == "true" or (g.rootless in (None, "auto") and os.geteuid() != 0)
-    if rootless and os.environ.get("XDG_RUNTIME_DIR"):
-        return os.path.join(os.environ["XDG_RUNTIME_DIR"], "pyrunc")
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if xdg and _honor_xdg(g):
+        return os.path.join(xdg, "pyrunc")
     return "/run/pyrunc"
+
+
+def _honor_xdg(g):
+    """runc's rule for $XDG_RUNTIME_DIR: a user without privileges; root of a user namespace
+    unless $USER says root (rootless podman runs the runtime as such a root)."""
+    if g.rootless == "true" or os.geteuid() != 0:
+        return True
+    if g.rootless == "false":
+        return False
+    from .rootless import is_rootless
+    return is_rootless("auto") and os.environ.get("USER", "") != "root"
 
 
 def create_request(a):
@@ -277,7 +287,8 @@ def main(argv=None):
             setattr(a, name, value)
         a.root = default_root(g)
         a.rootless_mode = g.rootless
-        a.cgroup_manager = "fs"
+        # a container's manager is recorded at create: later commands use it, whatever flag
+        a.cgroup_manager = "systemd" if g.systemd_cgroup else "fs"
         mod = __import__(f"pyrunc.commands.{modname}", fromlist=["main"])
         return mod.main(a) or 0
     except PyruncError as e:

@@ -34,7 +34,7 @@ class Inputs:
     the executor, the decisions it made on the host (cgroups, an LSM's availability)."""
     __slots__ = ("cid", "fifo_fd", "console_socket", "console_fd", "no_pivot", "no_new_keyring",
                  "preserve_fds", "extra_env", "rootless", "no_setgroups", "cgroup_join",
-                 "cgroup_mounts", "tree_fds", "mount_label", "shared_rootfs", "seccomp", "runtime_env")
+                 "cgroup_mounts", "tree_fds", "mount_label", "shared_rootfs", "seccomp", "runtime_env", "hold")
 
     def __init__(self, cid="", **kw):
         self.cid = cid
@@ -52,6 +52,7 @@ class Inputs:
         self.mount_label = None      # linux.mountLabel where SELinux can use it
         self.shared_rootfs = ""      # exec into a container without a mount namespace
         self.seccomp = None          # exec: the container's linux.seccomp document
+        self.hold = False            # HOLD first: pyrunc puts the executor in a systemd unit
         for k, v in kw.items():
             setattr(self, k, v)
 
@@ -66,6 +67,8 @@ def compile_create(spec, host, inp):
 
     # --- stage 1: join the cgroups (host paths: first), join namespaces, then clone into
     # the new ones ---
+    if inp.hold:
+        plan.add("HOLD")  # until systemd has put this process in the container's unit
     _cgroup_join(plan, inp.cgroup_join)
     for t in JOIN_ORDER:
         if ns.get(t):
@@ -174,9 +177,13 @@ def compile_exec(proc, host, inp, ns_fds, userns):
     plan = Plan()
     _cgroup_join(plan, inp.cgroup_join)
     for t, fd in ns_fds.items():  # already in the order to join them
-        if t in NS_FLAGS:
+        if t in NS_FLAGS and t != "cgroup":
             plan.add("SETNS_FD", fd, NS_FLAGS[t])
-    plan.add("CLONE", 0, 0)  # into the joined pid and time namespaces
+    plan.add("CLONE", 0, 0)  # into the joined pid and time namespaces, and the cgroup (v2)
+    if "cgroup" in ns_fds:
+        # the cgroup namespace once in the container's cgroup: the kernel refuses to move a
+        # process (CLONE_INTO_CGROUP too) from a cgroup outside its namespace's root (ENOENT)
+        plan.add("SETNS_FD", ns_fds["cgroup"], NS_FLAGS["cgroup"])
     plan.add("WAIT_GO", 1 if userns else 0)
     plan.add("SETSID")
     if inp.shared_rootfs:
@@ -378,8 +385,11 @@ def _devices(plan, spec, host, userns):
         devs[path] = (path, t, major, minor, 0o666, 0, 0, "linux.devices")
     for i, d in enumerate(spec.devices):
         devs[d.path] = (d.path, d.type, d.major, d.minor, d.file_mode, d.uid, d.gid, f"linux.devices[{i}]")
+    # in a user namespace (the container's, or pyrunc's own: rootless podman's) devices
+    # cannot be made: they are bound from the host's /dev, as runc does
+    bind = userns or host.in_user_ns
     for path, t, major, minor, mode, uid, gid, field in devs.values():
-        if userns:
+        if bind:
             plan.add("BINDDEV", path, path, field=field)
         else:
             plan.add("MKNOD", path, t, major, minor, mode, uid, gid, field=field)

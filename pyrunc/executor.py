@@ -147,6 +147,13 @@ class Executor:
         log.debug(f"container init is pid {self.pid}")
         return self.pid
 
+    def release(self):
+        """Let the first stage go on from HOLD."""
+        try:
+            write_all(self.plan_w, b"G")
+        except BrokenPipeError:
+            pass  # wait_pid reports why the executor is gone
+
     def go(self):
         try:
             write_all(self.plan_w, b"G")

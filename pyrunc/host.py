@@ -103,6 +103,18 @@ class Host:
         return layout(self.cgroup_hierarchies)
 
     @property
+    def in_user_ns(self):
+        """Does pyrunc itself run in a user namespace other than the initial one (rootless
+        podman runs it as root of one)?"""
+        def probe():
+            try:
+                with open("/proc/self/uid_map") as f:
+                    return f.read().split() != ["0", "0", "4294967295"]
+            except OSError:
+                return False
+        return self._get("in_user_ns", probe)
+
+    @property
     def has_kcore(self):
         return self._get("has_kcore", lambda: os.path.exists("/proc/kcore"))
 

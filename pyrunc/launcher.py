@@ -50,6 +50,11 @@ def main():
     _install(os.path.join(bindir, "pyrunc"), lambda path: shutil.copyfile(front, path))
     import compileall
     compileall.compile_dir(os.path.dirname(os.path.abspath(__file__)), quiet=1, optimize=2)
+    # the D-Bus library --systemd-cgroup imports, compiled for -OO too
+    import importlib.util
+    spec = importlib.util.find_spec("jeepney")
+    if spec and spec.submodule_search_locations:
+        compileall.compile_dir(list(spec.submodule_search_locations)[0], quiet=1, optimize=2)
     print(f"launcher: {os.path.join(bindir, 'pyrunc')} (front) and {os.path.join(bindir, 'pyrunc-py')}")
 
 

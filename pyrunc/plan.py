@@ -69,6 +69,7 @@ OPS = {
     "HOOK": (38, ("label", "state", "path", "cwd", "timeout", "argc", "argv_env*"), {}),
     "CGROUP_JOIN": (39, ("version", "dir"), {}),
     "HOME": (40, ("uid",), {}),
+    "HOLD": (41, (), {}),
 }
 
 # PIVOT's mode

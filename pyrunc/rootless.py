@@ -36,7 +36,9 @@ def is_rootless(mode):
 
 
 def check(spec):
-    if not spec.new_ns("user"):
+    # root of a user namespace (rootless podman runs the runtime so, in the namespace it
+    # made for its containers) may keep it, as runc allows; a user without privileges may not
+    if os.geteuid() != 0 and not spec.new_ns("user"):
         raise ConfigError("a rootless container needs a new user namespace "
                           "(linux.namespaces with type user, and uid/gid mappings)", source="config.json")
     for m in spec.mounts:

@@ -22,7 +22,9 @@ PKGS="gcc make libc6-dev binutils clang-format python3 python3-venv python3-dev 
 # containerd with its runc shim, docker.io (dockerd 20.10; the tests start their own daemons).
 ENGINE_PKGS=""
 if [ "${1:-}" = "--engines" ]; then
-  PKGS="$PKGS podman conmon netavark iptables containerd"
+  # (dbus-user-session: the user bus of a user's systemd, for rootless --systemd-cgroup in
+  # the systemd VM, which runs this machine's own files)
+  PKGS="$PKGS podman conmon netavark iptables containerd dbus-user-session"
   ENGINE_PKGS="docker.io"
 fi
 missing() {

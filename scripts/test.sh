@@ -16,6 +16,15 @@ if [ "${PYRUNC_SKIP_V2VM:-}" != 1 ] && [ -x "$V2VM_DIR/setup.sh" ]; then
   "$V2VM_DIR/setup.sh" >/dev/null
   export PYRUNC_V2VM="$V2VM_DIR/v2vm"
 fi
+# integration/test_systemd_vm.py boots a VM with systemd as pid 1 (../shared/tools/sdvm) and
+# runs integration/test_systemd.py in it: the systemd cgroup driver, podman and containerd
+# with their systemd defaults, rootless podman under the user's systemd
+SDVM_DIR=${PYRUNC_SDVM_DIR:-$(cd .. && pwd)/shared/tools/sdvm}
+[ -x "$SDVM_DIR/sdvm" ] || SDVM_DIR=/work/shared/tools/sdvm
+if [ "${PYRUNC_SKIP_SDVM:-}" != 1 ] && [ -x "$SDVM_DIR/setup.sh" ]; then
+  "$SDVM_DIR/setup.sh" >/dev/null
+  export PYRUNC_SDVM="$SDVM_DIR/sdvm"
+fi
 # the code's own checks first: lint (ruff, pyproject.toml), the C style (csrc/.clang-format),
 # the C parts built with -Werror and the executor's protocol test (csrc/Makefile)
 .venv/bin/ruff check pyrunc tests integration bench csrc/build_native.py csrc/build_seccomp.py setup.py

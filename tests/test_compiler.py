@@ -20,6 +20,7 @@ HYBRID = [hierarchy.Hierarchy("memory", "/sys/fs/cgroup/memory", "/", 1, ["memor
 def fake_host(**kw):
     kw.setdefault("cgroup_hierarchies", HYBRID)
     kw.setdefault("has_kcore", True)
+    kw.setdefault("in_user_ns", False)
     kw.setdefault("apparmor_enabled", False)
     kw.setdefault("selinux_enabled", False)
     kw.setdefault("apparmor_attr", "exec")

@@ -15,7 +15,10 @@ A manager owns one container's cgroups from `create` to `delete`.  Its interface
     front()                      what pyrunc-front needs to act without Python (state.py)
 
 `fs.FsManager` is the cgroupfs driver: it writes the cgroup filesystem itself, on v1, hybrid
-and pure v2 hosts alike (one code path; each controller in its own hierarchy's format).  The
+and pure v2 hosts alike (one code path; each controller in its own hierarchy's format).
+`systemd.SystemdManager` (`--systemd-cgroup`) has systemd make a transient unit over D-Bus
+and is the cgroupfs driver on the unit's directories for everything else; its create is
+finished by attach(pid) once the executor's first stage exists (attach_pid).  The
 manager kind is recorded in the state, so a command on an existing container uses the
 manager that created it, whatever flags it is given.
 """
@@ -28,6 +31,9 @@ def new(kind, spec, cid, host, rootless=False):
     if kind == "fs":
         from .fs import FsManager
         return FsManager.for_spec(spec, cid, host, rootless)
+    if kind == "systemd":
+        from .systemd import SystemdManager
+        return SystemdManager.for_spec(spec, cid, host, rootless)
     raise CgroupError(f"unknown cgroup manager {kind!r}")
 
 
@@ -37,4 +43,7 @@ def from_record(rec):
     if kind == "fs":
         from .fs import FsManager
         return FsManager.from_record(rec or {})
+    if kind == "systemd":
+        from .systemd import SystemdManager
+        return SystemdManager.from_record(rec)
     raise CgroupError(f"unknown cgroup manager {kind!r} in the container's state")

@@ -91,16 +91,30 @@ def _refuse_frozen(key, path):
         raise CgroupError(f"container's cgroup unexpectedly frozen ({path})")
 
 
-def _populated(path):
-    return bool(read_text(os.path.join(path, "cgroup.procs")))
+def _populated(path, ours=()):
+    procs = (read_text(os.path.join(path, "cgroup.procs")) or "").split()
+    return any(int(p) not in ours for p in procs)
 
 
 def _enable_in(d, wanted):
+    """Enable what d has of the wanted controllers for its children.  As runc: when they
+    cannot be enabled together, each alone, and one that cannot is left off (a cgroup not
+    ours to change: a rootless container's ancestors, systemd's slices); a resource that
+    needs it fails later, naming its file."""
     avail = set((read_text(os.path.join(d, "cgroup.controllers")) or "").split())
     on = set((read_text(os.path.join(d, "cgroup.subtree_control")) or "").split())
     missing = [c for c in sorted(wanted) if c in avail and c not in on]
-    if missing:
-        _write(os.path.join(d, "cgroup.subtree_control"), " ".join("+" + c for c in missing))
+    if not missing:
+        return
+    f = os.path.join(d, "cgroup.subtree_control")
+    try:
+        _write(f, " ".join("+" + c for c in missing))
+    except CgroupError:
+        for c in missing:
+            try:
+                _write(f, "+" + c)
+            except CgroupError:
+                pass
 
 
 def _enable_v2(h, leaf, wanted, created, own_only):
@@ -136,6 +150,7 @@ class FsManager:
         self._hs = hs
         self._lock = None
         self._pids_later = None
+        self.rootless = False  # create only: what a user without privileges may do
 
     # ---- making one ----
     @classmethod
@@ -144,7 +159,9 @@ class FsManager:
         if rootless:
             from ..rootless import usable_cgroups
             paths = usable_cgroups(paths, spec.resources)
-        return cls(paths, hs=host.cgroup_hierarchies)
+        m = cls(paths, hs=host.cgroup_hierarchies)
+        m.rootless = rootless
+        return m
 
     @classmethod
     def from_record(cls, rec):
@@ -196,9 +213,13 @@ class FsManager:
         paths = {k: v for k, v in self.paths.items() if os.path.isdir(v)} if existing else self.paths
         return Dirs(paths, self.hs)
 
-    def create(self, resources, devices=()):
+    attach_pid = False  # systemd's: create() is finished by attach(pid) (cgroups/systemd.py)
+
+    def create(self, resources, devices=(), inside=()):
         """Make the container's cgroups, apply its resources and device rules.  The executor
-        places the init itself (join_args); placed() then releases the device lock.
+        places the init itself (join_args); placed() then releases the device lock.  inside:
+        pids of ours already in the cgroups (the systemd driver's executor), not counted as
+        processes sharing them.
 
         Device rules are rewritten from "deny all": a process already in the cgroup would see
         every device denied for a moment.  So they are written under an flock of the devices
@@ -240,11 +261,15 @@ class FsManager:
             dirs = res_mod.Dirs(self.paths, hs)
             dev = dirs.get("devices")
             target = dev[0] if dev else (dirs.unified if pure else None)
-            if target:
+            if target and self.rootless:
+                # as runc: a user without privileges cannot restrict devices (no eBPF program,
+                # no devices.deny); its user namespace keeps the container from device nodes
+                log.debug("rootless: device rules are not applied by a cgroup")
+            elif target:
                 self._lock = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
                 fcntl.flock(self._lock, fcntl.LOCK_EX)
                 rules = dev_rules.rules(res.get("devices"), devices)
-                if _populated(target):
+                if _populated(target, inside):
                     if res.get("devices"):
                         log.warning(f"cgroup {target} is shared with running processes: "
                                     "its device rules are left as they are")
@@ -261,9 +286,10 @@ class FsManager:
                             "is not restricted by a cgroup")
             res_mod.apply(res, dirs, warn=log.warning)
             pids = dirs.get("pids")
-            if (res.get("pids") or {}).get("limit") == 1 and pids and pids[1] == 1:
-                # the executor's first stage joins a v1 cgroup itself and clones the init
-                # from there: two tasks for a moment.  The limit of 1 is set once it is gone.
+            if (res.get("pids") or {}).get("limit") == 1 and pids and (pids[1] == 1 or inside):
+                # the executor's first stage joins a v1 cgroup itself (or systemd put it in
+                # the unit) and clones the init from there: two tasks for a moment.  The
+                # limit of 1 is set once it is gone.
                 _write(os.path.join(pids[0], "pids.max"), "2")
                 self._pids_later = pids[0]
         except OSError as e:
@@ -278,6 +304,10 @@ class FsManager:
         itself (a process moving itself avoids an RCU grace period, docs/performance.md); the
         v2 directory at the CLONE (CLONE_INTO_CGROUP)."""
         return [(2 if key == "unified" else 1, path) for key, path in self.paths.items()]
+
+    def create_join_args(self):
+        """The join list of create's executor (exec joins join_args())."""
+        return self.join_args()
 
     def mount_sources(self):
         return dict(self.paths)

@@ -31,7 +31,7 @@ def document():
         "linux": {
             "namespaces": sorted(NS_FLAGS),
             "capabilities": list(caps.NAMES),
-            "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": True},
+            "cgroup": {"v1": True, "v2": True, "systemd": True, "systemdUser": True, "rdma": True},
             "seccomp": {
                 "enabled": True,
                 "actions": sorted(seccomp.ACTIONS),

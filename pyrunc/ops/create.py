@@ -14,6 +14,7 @@ touching anything of the first container.  On success the stack is dropped: all 
     exec_fifo      the fifo `start` opens, and the O_PATH fd the init reopens it through
     host_objects   what the host side makes for the executor (idmapped mount trees)
     launch         the plan compiled and the executor started from its sealed copy
+    attach         the systemd driver's unit, started with the executor in it (which holds)
     between        after the init's pid is known, before it may go on: id maps
     ready          hooks and the seccomp listener served until the init is READY
     save           state.json and the front record, the pid file
@@ -157,7 +158,10 @@ class Creation:
         # exits: a failed create then reaps it itself, leaving not even a zombie.  On success
         # the init passes on to our parent's subreaper (conmon, the shim) or pid 1 when we exit.
         set_subreaper()
-        os.makedirs(req.root, 0o711, exist_ok=True)
+        try:
+            os.makedirs(req.root, 0o711, exist_ok=True)
+        except OSError as e:
+            raise PyruncError(f"cannot create the state root {req.root}: {e.strerror}")
         c = Container(req.root, req.id)
         try:
             os.mkdir(c.dir, 0o711)
@@ -255,7 +259,8 @@ class Creation:
                      no_pivot=req.no_pivot, no_new_keyring=req.no_new_keyring,
                      preserve_fds=self.preserve, extra_env=self.extra_env, rootless=self.rootless,
                      no_setgroups=no_setgroups,
-                     cgroup_join=self.cg.join_args(), cgroup_mounts=self.cg.mount_sources(),
+                     cgroup_join=self.cg.create_join_args(), cgroup_mounts=self.cg.mount_sources(),
+                     hold=self.cg.attach_pid,
                      tree_fds=self.tree_fds,
                      mount_label=mount_label or None)
         plan = compile_create(spec, host, inp)
@@ -280,6 +285,14 @@ class Creation:
             hk.run_all_logged("poststop", self.spec.hooks["poststop"],
                               hk.state_json(self.req.id, "stopped", 0, self.spec.bundle, self.spec.annotations),
                               self.spec.bundle)
+
+    def attach(self):
+        """The systemd driver: the unit is started with the executor's first stage in it
+        (holding until then), so that the init is born in the unit."""
+        if self.cg.attach_pid:
+            self.cg.attach(self.ex.stage1)
+            self.record()
+            self.ex.release()
 
     def between(self):
         """After the init's pid is known, before it goes on."""
@@ -367,6 +380,7 @@ def create(req, spec=None, console=None, keep_lock=False):
         cr.exec_fifo(undo)
         cr.host_objects(undo)
         cr.launch(undo, host)
+        cr.attach()
         cr.between()
         cr.ready()
         cr.save()
