@@ -122,3 +122,29 @@ def test_devices_as_an_allow_list():
 def test_devices_allow_all():
     props = device_props(dev_rules.rules([{"allow": True, "access": "rwm"}]), v(252))
     assert props == [("DeviceAllow", ("a(ss)", [])), ("DevicePolicy", ("s", "auto"))]
+
+
+def test_delete_asks_systemd_only_while_the_unit_is_loaded(tmp_path, monkeypatch):
+    """A unit systemd has unloaded (its transient file gone, its cgroup gone) needs no
+    D-Bus at delete; one still loaded (running, or failed: no cgroup but a file) does."""
+    from pyrunc.cgroups import systemd as sdm
+    transient = tmp_path / "transient"
+    transient.mkdir()
+    monkeypatch.setattr(sdm, "SYSTEM_TRANSIENT", str(transient))
+    cg = tmp_path / "cg" / "x-1.scope"
+    m = sdm.SystemdManager({"": str(cg)}, unit="x-1.scope", slice_="system.slice")
+    assert m._unit_gone()
+    (transient / "x-1.scope").write_text("[Scope]\n")  # failed: loaded, no cgroup
+    assert not m._unit_gone()
+    (transient / "x-1.scope").unlink()
+    cg.mkdir(parents=True)  # a cgroup without a file: not what systemd leaves; ask it
+    assert not m._unit_gone()
+    cg.rmdir()
+    transient.rmdir()  # no directory at all: nothing known, ask
+    assert not m._unit_gone()
+    mu = sdm.SystemdManager({"": str(cg)}, unit="x-1.scope", slice_="user.slice", user=True)
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    assert not mu._unit_gone()
+    (tmp_path / "systemd" / "transient").mkdir(parents=True)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    assert mu._unit_gone()
