@@ -51,6 +51,48 @@ static int log_json;
 
 static int python_subreaper; /* create, run, exec: Python would make itself a subreaper */
 
+/* Run the Python runtime's script.  Its first line names the interpreter: with flags when
+ * `python -m pyrunc.launcher` wrote it (the kernel runs it as it is); without any when pip
+ * installed it from the wheel (pip rewrites `#!python` to the bare interpreter), and then
+ * the interpreter is started here with the flags the launcher would have written
+ * (docs/performance.md).  Returns only if execv failed. */
+static void exec_python(const char *py)
+{
+	char line[PATH_MAX + 64];
+	int fd = open(py, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, line, sizeof(line) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n > 2 && line[0] == '#' && line[1] == '!') {
+		line[n] = 0;
+		char *end = strchr(line, '\n');
+		if (end) {
+			*end = 0;
+			char *interp = line + 2;
+			const char *base = strrchr(interp, '/');
+			base = base ? base + 1 : interp;
+			/* a bare python interpreter: no flags, no space (pip's /bin/sh wrapper for
+			 * long paths, or flags already there: the kernel runs the script as it is) */
+			if (!strpbrk(interp, " \t") && !strncmp(base, "python", 6)) {
+				int argc = 0;
+				while (orig_argv[argc])
+					argc++;
+				char **args = calloc(argc + 3, sizeof(char *));
+				if (args) {
+					args[0] = interp;
+					args[1] = "-IOOS";
+					args[2] = (char *)py;
+					for (int i = 1; i < argc; i++)
+						args[i + 2] = orig_argv[i];
+					execv(interp, args);
+					return;
+				}
+			}
+		}
+	}
+	execv(py, orig_argv);
+}
+
 static void fallback(void)
 {
 	char self[PATH_MAX], py[PATH_MAX + 8];
@@ -67,7 +109,7 @@ static void fallback(void)
 	}
 	self[n] = 0;
 	snprintf(py, sizeof(py), "%s-py", self);
-	execv(py, orig_argv);
+	exec_python(py);
 	fprintf(stderr, "pyrunc: cannot run the Python runtime %s: %s\n", py, strerror(errno));
 	exit(1);
 }

@@ -15,7 +15,7 @@ from conftest import PYRUNC
 PYRUNC_PY = PYRUNC + "-py"
 
 pytestmark = pytest.mark.skipif(not os.path.exists(PYRUNC_PY),
-                                reason="pyrunc-py missing: run python -m pyrunc.launcher")
+                                reason="pyrunc-py missing: pip install the tree")
 
 
 def py(env, *args, environ=None, **kw):
@@ -36,7 +36,7 @@ def is_front(path):
 
 
 def test_the_command_is_the_front():
-    assert is_front(PYRUNC), "the pyrunc command should be pyrunc-front (python -m pyrunc.launcher)"
+    assert is_front(PYRUNC), "the pyrunc command should be pyrunc-front (pip installs it)"
 
 
 def test_state_is_the_same_in_every_status(env):

@@ -68,10 +68,9 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+# pip installs the runtime as it is: .venv/bin/pyrunc, the C front, and .venv/bin/pyrunc-py,
+# the Python runtime the front starts without site (docs/architecture.md, "Installed files")
 .venv/bin/python -m pip install -q ".[test]"
-# replace pip's console script: .venv/bin/pyrunc becomes the C front, .venv/bin/pyrunc-py the
-# Python runtime started without site (docs/architecture.md, docs/performance.md)
-.venv/bin/python -I -m pyrunc.launcher >/dev/null
 echo "setup.sh: pyrunc installed: $(.venv/bin/pyrunc --version | head -1) at $(pwd)/.venv/bin/pyrunc"
 
 if [ "${1:-}" = "--demo" ]; then
