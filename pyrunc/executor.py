@@ -75,7 +75,9 @@ def parse_failure(data, plan=None):
 class Executor:
     """A running pyrunc-init: its stage-1 pid, the container init's pid, the pipes."""
 
-    def __init__(self, plan, keep_fds=0):
+    def __init__(self, plan, keep_fds=0, stdio=None):
+        """stdio: three fds to be the executor's (and so the process's) 0, 1 and 2, instead of
+        ours (the Python API's capture)."""
         self.plan = plan
         low = 3 + keep_fds
         data = plan.encode()
@@ -85,8 +87,10 @@ class Executor:
         plan_r = inheritable_at(plan_r, low)
         sync_w = inheritable_at(sync_w, low)
         try:
+            actions = [(os.POSIX_SPAWN_DUP2, fd, i) for i, fd in enumerate(stdio)] if stdio else ()
             self.stage1 = os.posix_spawn(f"/proc/self/fd/{exe}",
-                                         ["pyrunc-init", str(plan_r), str(sync_w), str(keep_fds)], {})
+                                         ["pyrunc-init", str(plan_r), str(sync_w), str(keep_fds)], {},
+                                         file_actions=actions)
         except OSError as e:
             for fd in (exe, plan_r, sync_w, self.plan_w, self.sync_r):
                 os.close(fd)

@@ -72,7 +72,6 @@ MAX_REQUEST = 1 << 20
 
 def request_from_json(src):
     from ..config import parse_json, read_document
-    from ..schema import load_schema, validate
     if src == "-":
         raw = sys.stdin.buffer.read(MAX_REQUEST + 1)
         if len(raw) > MAX_REQUEST:
@@ -80,7 +79,12 @@ def request_from_json(src):
     else:
         raw = read_document(src, src, limit=MAX_REQUEST,
                             error=lambda msg: ConfigError(msg, source="--resources"))
-    r = parse_json(raw, "--resources")
+    return validate_request(parse_json(raw, "--resources"))
+
+
+def validate_request(r):
+    """r (linux.resources of config.json, as a dict) checked against the schema."""
+    from ..schema import load_schema, validate
     if not isinstance(r, dict):
         raise ConfigError("want a JSON object (linux.resources of config.json)", source="--resources")
     schema = load_schema("config-schema.json")

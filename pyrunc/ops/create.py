@@ -61,15 +61,16 @@ class Undo:
 class Request:
     """What create (and run) are asked: the command line's flags, or the Python API's."""
     __slots__ = ("root", "id", "bundle", "console_socket", "pid_file", "no_pivot", "no_new_keyring",
-                 "preserve_fds", "rootless_mode", "cgroup_manager")
+                 "preserve_fds", "rootless_mode", "cgroup_manager", "stdio")
 
     def __init__(self, root, cid, bundle=".", console_socket=None, pid_file=None, no_pivot=False,
-                 no_new_keyring=False, preserve_fds=0, rootless_mode=None, cgroup_manager="fs"):
+                 no_new_keyring=False, preserve_fds=0, rootless_mode=None, cgroup_manager="fs", stdio=None):
         self.root, self.id, self.bundle = root, cid, bundle
         self.console_socket, self.pid_file = console_socket, pid_file
         self.no_pivot, self.no_new_keyring = bool(no_pivot), bool(no_new_keyring)
         self.preserve_fds = preserve_fds or 0
         self.rootless_mode, self.cgroup_manager = rootless_mode, cgroup_manager
+        self.stdio = stdio  # the Python API: the container process's 0, 1, 2 (default: ours)
 
 
 def _rfc3339(t):
@@ -266,7 +267,7 @@ class Creation:
         plan = compile_create(spec, host, inp)
         if log.debug_on:
             log.debug("plan:\n" + plan.describe())
-        self.ex = Executor(plan, self.preserve)
+        self.ex = Executor(plan, self.preserve, self.req.stdio)
         undo.callback(self._kill)
         # the executor has its copies
         self._close_fifo_fd()

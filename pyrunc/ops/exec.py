@@ -16,10 +16,11 @@ from ..errors import PyruncError, StateError, UsageError
 
 class Request:
     """What exec is asked: the process (a config.Process), and how to run it."""
-    __slots__ = ("process", "console_socket", "pid_file", "detach", "preserve_fds", "ignore_paused")
+    __slots__ = ("process", "console_socket", "pid_file", "detach", "preserve_fds", "ignore_paused", "stdio")
 
     def __init__(self, process, console_socket=None, pid_file=None, detach=False, preserve_fds=0,
-                 ignore_paused=False):
+                 ignore_paused=False, stdio=None):
+        self.stdio = stdio  # the Python API: the process's 0, 1, 2 (default: ours)
         self.process, self.console_socket, self.pid_file = process, console_socket, pid_file
         self.detach, self.preserve_fds, self.ignore_paused = bool(detach), preserve_fds or 0, bool(ignore_paused)
 
@@ -146,7 +147,7 @@ def execute(c, req, status, console=None):
         # not held while the process starts: in a paused container (--ignore-paused) it
         # waits, frozen, until `resume`, which needs the lock
         c.unlock()
-        ex = Executor(plan, preserve)
+        ex = Executor(plan, preserve, req.stdio)
         for fd in ns_fds.values():
             os.close(fd)
         ns_fds = {}
