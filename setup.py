@@ -27,9 +27,9 @@ def _commit():
     try:
         out = subprocess.run(["git", "-C", HERE, "rev-parse", "--short=12", "HEAD"],
                              capture_output=True, text=True, check=True).stdout.strip()
-        return out or "unknown"
+        return out
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return ""  # not a git checkout: `pyrunc --version` then has no commit line, as runc
 
 
 class BuildPy(build_py):

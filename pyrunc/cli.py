@@ -242,8 +242,10 @@ def version_text():
     try:
         from ._build import COMMIT
     except ImportError:
-        COMMIT = "unknown"
-    return f"pyrunc version {__version__}\ncommit: {COMMIT}\nspec: {SPEC_VERSION}\n"
+        COMMIT = ""
+    # as runc: no commit line when the build did not know it
+    commit = f"commit: {COMMIT}\n" if COMMIT and COMMIT != "unknown" else ""
+    return f"pyrunc version {__version__}\n{commit}spec: {SPEC_VERSION}\n"
 
 
 def main(argv=None):

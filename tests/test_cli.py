@@ -40,10 +40,16 @@ def test_double_dash():
     assert pos == ["-x"]
 
 
-def test_version_text():
+def test_version_text(monkeypatch):
     lines = cli.version_text().splitlines()
     assert lines[0].startswith("pyrunc version ") and lines[1].startswith("commit: ")
     assert lines[2] == "spec: 1.3.0"
+    # built outside a git checkout: no commit line, as runc
+    import sys
+    import types
+    monkeypatch.setitem(sys.modules, "pyrunc._build", types.SimpleNamespace(COMMIT=""))
+    lines = cli.version_text().splitlines()
+    assert lines[0].startswith("pyrunc version ") and lines[1] == "spec: 1.3.0" and len(lines) == 2
 
 
 def test_main_errors(capsys):
