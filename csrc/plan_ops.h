@@ -50,7 +50,9 @@ enum plan_op {
 	OP_CGROUP_JOIN = 39, /* version dir */
 	OP_HOME = 40, /* uid */
 	OP_HOLD = 41, /* - */
-	OP_MAX = 42
+	OP_IOPRIO = 42, /* value */
+	OP_SCHED = 43, /* policy flags nice priority runtime deadline period */
+	OP_MAX = 44
 };
 
 #define OPT_CLONE_DUMPABLE 1
@@ -108,6 +110,8 @@ static const struct { short min, max; const char *name; } plan_op_info[OP_MAX] =
 	[OP_CGROUP_JOIN] = {2, 2, "cgroup-join"},
 	[OP_HOME] = {1, 1, "home"},
 	[OP_HOLD] = {0, 0, "hold"},
+	[OP_IOPRIO] = {1, 1, "ioprio"},
+	[OP_SCHED] = {7, 7, "sched"},
 };
 
 #endif

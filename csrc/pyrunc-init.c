@@ -308,6 +308,19 @@ static long long snum(const char *s)
 	return v;
 }
 
+/* a signed number (scheduler.nice) */
+static long long inum(const char *s)
+{
+	char *e;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &e, 0);
+	if (errno || *e || e == s)
+		fail(0, "%s: bad number '%s'", cur_op, s);
+	return v;
+}
+
 /* ---------- paths inside the root ---------- */
 
 static int openat2_(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve)
@@ -1218,6 +1231,27 @@ static void op_rlimit(struct op *o)
 	npending_rlimits++;
 }
 
+/* process.scheduler: sched_setattr(2) of this process, which the program inherits */
+static void op_sched(struct op *o)
+{
+	struct {
+		uint32_t size, policy;
+		uint64_t flags;
+		int32_t nice;
+		uint32_t priority;
+		uint64_t runtime, deadline, period;
+	} attr = {.size = 48,
+		  .policy = num(o->argv[0]),
+		  .flags = num(o->argv[1]),
+		  .nice = (int32_t)inum(o->argv[2]),
+		  .priority = num(o->argv[3]),
+		  .runtime = num(o->argv[4]),
+		  .deadline = num(o->argv[5]),
+		  .period = num(o->argv[6])};
+	if (syscall(SYS_sched_setattr, 0, &attr, 0) < 0)
+		FAIL("sched_setattr policy %s", o->argv[0]);
+}
+
 static void apply_rlimits(void)
 {
 	for (int i = 0; i < npending_rlimits; i++)
@@ -1690,6 +1724,11 @@ static void run_op(struct op *o)
 	case OP_USER: op_user(o); break;
 	case OP_CAPS: op_caps(o); break;
 	case OP_UMASK: umask(num(o->argv[0])); break;
+	case OP_IOPRIO: /* process.ioPriority: ioprio_set(IOPRIO_WHO_PROCESS, self, class<<13 | level) */
+		if (syscall(SYS_ioprio_set, 1, 0, (int)num(o->argv[0])) < 0)
+			FAIL("ioprio_set %s", o->argv[0]);
+		break;
+	case OP_SCHED: op_sched(o); break;
 	case OP_NNP:
 		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 			FAIL("set no_new_privs");

@@ -117,6 +117,25 @@ BAD_CONFIGS = [
     ("version", set_in(["ociVersion"], "2.0.0"), ["ociVersion"]),
     ("uidmap-no-userns", set_in(["linux", "uidMappings"], [{"containerID": 0, "hostID": 0, "size": 1}]),
      ["no new user namespace"]),
+    ("ioprio-class", set_in(["process", "ioPriority"], {"class": "IOPRIO_CLASS_XX", "priority": 1}),
+     ["process.ioPriority.class", "IOPRIO_CLASS_XX"]),
+    ("ioprio-level", set_in(["process", "ioPriority"], {"class": "IOPRIO_CLASS_BE", "priority": 8}),
+     ["process.ioPriority.priority", "8 is more than 7"]),
+    ("sched-policy", set_in(["process", "scheduler"], {"policy": "SCHED_NOPE"}), ["process.scheduler.policy"]),
+    ("sched-nice", set_in(["process", "scheduler"], {"policy": "SCHED_OTHER", "nice": 20}),
+     ["process.scheduler.nice", "20 is more than 19"]),
+    ("sched-prio-other", set_in(["process", "scheduler"], {"policy": "SCHED_BATCH", "priority": 5}),
+     ["process.scheduler.priority", "SCHED_FIFO or SCHED_RR"]),
+    ("sched-fifo-no-prio", set_in(["process", "scheduler"], {"policy": "SCHED_FIFO"}),
+     ["process.scheduler.priority", "between 1 and 99"]),
+    ("sched-deadline-times", set_in(["process", "scheduler"], {"policy": "SCHED_RR", "priority": 1, "runtime": 5}),
+     ["process.scheduler", "SCHED_DEADLINE"]),
+    ("sched-flag", set_in(["process", "scheduler"], {"policy": "SCHED_OTHER", "flags": ["SCHED_FLAG_NOPE"]}),
+     ["process.scheduler.flags[0]", "SCHED_FLAG_NOPE"]),
+    # a deadline task the kernel refuses (runtime above deadline): the executor's error, with errno
+    ("sched-deadline-kernel", set_in(["process", "scheduler"], {"policy": "SCHED_DEADLINE", "runtime": 20000000,
+                                                                 "deadline": 10000000, "period": 10000000}),
+     ["sched_setattr policy 6", "Invalid argument"]),
 ]
 
 # AppArmor and SELinux are applied where the host has them; where it does not, a profile or

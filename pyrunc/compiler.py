@@ -257,6 +257,12 @@ def _process_ops(plan, proc, sc=None, no_setgroups=False):
     # loading a filter without no_new_privs needs CAP_SYS_ADMIN: keep it until then
     if sc and not proc.no_new_privileges:
         opts |= 1  # DEFER
+    # before the credentials change: a real-time class or policy needs privileges the
+    # process may not keep
+    if proc.io_priority is not None:
+        plan.add("IOPRIO", proc.io_priority, field="process.ioPriority")
+    if proc.scheduler is not None:
+        plan.add("SCHED", *proc.scheduler, field="process.scheduler")
     if not any(e.startswith("HOME=") for e in proc.env):
         plan.add("HOME", user.uid, field="process.env")  # from /etc/passwd, as runc
     # the cwd before the uid changes, as runc: a directory root can enter and the user

@@ -36,9 +36,17 @@ IPC_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", 
 
 HOOKS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 
+# process.ioPriority classes and process.scheduler policies and flags: the kernel's numbers
+IOPRIO_CLASSES = {"IOPRIO_CLASS_RT": 1, "IOPRIO_CLASS_BE": 2, "IOPRIO_CLASS_IDLE": 3}
+SCHED_POLICIES = {"SCHED_OTHER": 0, "SCHED_FIFO": 1, "SCHED_RR": 2, "SCHED_BATCH": 3, "SCHED_ISO": 4,
+                  "SCHED_IDLE": 5, "SCHED_DEADLINE": 6}
+SCHED_FLAGS = {"SCHED_FLAG_RESET_ON_FORK": 0x01, "SCHED_FLAG_RECLAIM": 0x02, "SCHED_FLAG_DL_OVERRUN": 0x04,
+               "SCHED_FLAG_KEEP_POLICY": 0x08, "SCHED_FLAG_KEEP_PARAMS": 0x10, "SCHED_FLAG_UTIL_CLAMP_MIN": 0x20,
+               "SCHED_FLAG_UTIL_CLAMP_MAX": 0x40}
+
 # Fields that later work implements.  Until then a config that sets them is refused.
 NOT_YET = [
-    ("process", "ioPriority"), ("process", "scheduler"), ("process", "execCPUAffinity"),
+    ("process", "execCPUAffinity"),
     ("linux", "intelRdt"), ("linux", "personality"),
     ("linux", "netDevices"), ("linux", "memoryPolicy"),
 ]
@@ -120,7 +128,7 @@ class Process:
     """process (of config.json, of exec --process, or the container's with exec's flags)."""
     __slots__ = ("terminal", "console_size", "user", "args", "env", "cwd", "capabilities",
                  "rlimits", "no_new_privileges", "apparmor_profile", "selinux_label",
-                 "oom_score_adj", "doc")
+                 "oom_score_adj", "io_priority", "scheduler", "doc")
 
     def __init__(self, d):
         self.doc = d  # the document, kept in the state for exec and hooks
@@ -138,6 +146,17 @@ class Process:
         self.apparmor_profile = d.get("apparmorProfile") or ""
         self.selinux_label = d.get("selinuxLabel") or ""
         self.oom_score_adj = d.get("oomScoreAdj")
+        io = d.get("ioPriority")
+        # ioprio_set's value: the class in the top bits, the level below
+        self.io_priority = (IOPRIO_CLASSES[io["class"]] << 13 | io.get("priority", 0)) if io else None
+        sc = d.get("scheduler")
+        self.scheduler = None
+        if sc:
+            flags = 0
+            for f in sc.get("flags") or ():
+                flags |= SCHED_FLAGS[f]
+            self.scheduler = (SCHED_POLICIES[sc["policy"]], flags, sc.get("nice", 0), sc.get("priority", 0),
+                              sc.get("runtime", 0), sc.get("deadline", 0), sc.get("period", 0))
 
     def path_env(self):
         """PATH of the process's environment (the last one), or None."""
@@ -376,6 +395,50 @@ def build(cfg, bundle):
     return s
 
 
+def _check_io_priority(io, where, source):
+    if not io:
+        return
+    field = f"{where}.ioPriority"
+    if not isinstance(io, dict) or io.get("class") not in IOPRIO_CLASSES:
+        raise _err(f"{field}.class", f"{(io or {}).get('class')!r}: want one of {', '.join(IOPRIO_CLASSES)}",
+                   source, subject=True)
+    level = io.get("priority", 0)
+    if not isinstance(level, int) or isinstance(level, bool) or not 0 <= level <= 7:
+        raise _err(f"{field}.priority", f"{level!r}: must be between 0 and 7", source, subject=True)
+
+
+def _check_scheduler(sc, where, source):
+    """As runc checks it: a known policy and flags, nice within -20..19, a priority only for
+    the real-time policies (1..99 there), runtime/deadline/period only for SCHED_DEADLINE."""
+    if not sc:
+        return
+    field = f"{where}.scheduler"
+    policy = sc.get("policy") if isinstance(sc, dict) else None
+    if policy not in SCHED_POLICIES:
+        raise _err(f"{field}.policy", f"{policy!r}: want one of {', '.join(SCHED_POLICIES)}", source, subject=True)
+    for i, f in enumerate(sc.get("flags") or ()):
+        if f not in SCHED_FLAGS:
+            raise _err(f"{field}.flags[{i}]", f"unknown flag {f!r}", source, subject=True)
+
+    def number(key, lo, hi):
+        v = sc.get(key, 0)
+        if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+            raise _err(f"{field}.{key}", f"{v!r}: must be between {lo} and {hi}", source, subject=True)
+        return v
+    number("nice", -20, 19)
+    prio = number("priority", 0, 99)
+    if policy in ("SCHED_FIFO", "SCHED_RR"):
+        if prio == 0:
+            raise _err(f"{field}.priority", f"must be between 1 and 99 for {policy}", source, subject=True)
+    elif prio:
+        raise _err(f"{field}.priority", f"can only be set for SCHED_FIFO or SCHED_RR, not {policy}", source,
+                   subject=True)
+    times = [number(k, 0, (1 << 64) - 1) for k in ("runtime", "deadline", "period")]
+    if policy != "SCHED_DEADLINE" and any(times):
+        raise _err(field, f"runtime, deadline and period can only be set for SCHED_DEADLINE, not {policy}",
+                   source)
+
+
 def check_process(proc, where="process", source=SOURCE):
     """The checks of a process object (config.json's, or exec's --process); its model."""
     for section, key in NOT_YET:
@@ -408,6 +471,8 @@ def check_process(proc, where="process", source=SOURCE):
         if r["soft"] > r["hard"]:
             raise _err(f"{where}.rlimits[{i}]", "soft limit above the hard limit", source)
         seen.add(r["type"])
+    _check_io_priority(proc.get("ioPriority"), where, source)
+    _check_scheduler(proc.get("scheduler"), where, source)
     if proc.get("terminal") is not None and not isinstance(proc.get("terminal"), bool):
         raise _err(f"{where}.terminal", "must be a boolean", source, subject=True)
     return Process(proc)

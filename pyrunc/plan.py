@@ -70,6 +70,8 @@ OPS = {
     "CGROUP_JOIN": (39, ("version", "dir"), {}),
     "HOME": (40, ("uid",), {}),
     "HOLD": (41, (), {}),
+    "IOPRIO": (42, ("value",), {}),
+    "SCHED": (43, ("policy", "flags", "nice", "priority", "runtime", "deadline", "period"), {}),
 }
 
 # PIVOT's mode

@@ -275,3 +275,18 @@ def test_exec_plan():
     assert dict(p.ops)["CONSOLE"] == ("", 7, 0, 0, 1)
     assert dict(p.ops)["USER"] == (5, 6, "", 0)
     assert names[-1] == "EXEC"
+
+
+def test_io_priority_and_scheduler_before_the_credentials():
+    cfg = default_spec()
+    cfg["process"]["terminal"] = False
+    cfg["process"]["ioPriority"] = {"class": "IOPRIO_CLASS_BE", "priority": 4}
+    cfg["process"]["scheduler"] = {"policy": "SCHED_FIFO", "priority": 9, "nice": -3,
+                                   "flags": ["SCHED_FLAG_RESET_ON_FORK", "SCHED_FLAG_KEEP_PARAMS"]}
+    p = compile_create(spec_of(cfg), fake_host(), inputs())
+    ops = dict(p.ops)
+    assert ops["IOPRIO"] == (2 << 13 | 4,)
+    assert ops["SCHED"] == (1, 0x11, -3, 9, 0, 0, 0)
+    names = p.names()
+    assert names.index("IOPRIO") < names.index("USER") and names.index("SCHED") < names.index("USER")
+    assert [o.field for o in p.ops if o.name in ("IOPRIO", "SCHED")] == ["process.ioPriority", "process.scheduler"]
