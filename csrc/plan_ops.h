@@ -52,7 +52,8 @@ enum plan_op {
 	OP_HOLD = 41, /* - */
 	OP_IOPRIO = 42, /* value */
 	OP_SCHED = 43, /* policy flags nice priority runtime deadline period */
-	OP_MAX = 44
+	OP_PERSONALITY = 44, /* persona */
+	OP_MAX = 45
 };
 
 #define OPT_CLONE_DUMPABLE 1
@@ -112,6 +113,7 @@ static const struct { short min, max; const char *name; } plan_op_info[OP_MAX] =
 	[OP_HOLD] = {0, 0, "hold"},
 	[OP_IOPRIO] = {1, 1, "ioprio"},
 	[OP_SCHED] = {7, 7, "sched"},
+	[OP_PERSONALITY] = {1, 1, "personality"},
 };
 
 #endif

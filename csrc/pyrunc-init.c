@@ -35,6 +35,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/personality.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
@@ -1729,6 +1730,10 @@ static void run_op(struct op *o)
 			FAIL("ioprio_set %s", o->argv[0]);
 		break;
 	case OP_SCHED: op_sched(o); break;
+	case OP_PERSONALITY: /* linux.personality */
+		if (personality((unsigned long)num(o->argv[0])) < 0)
+			FAIL("personality %s", o->argv[0]);
+		break;
 	case OP_NNP:
 		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 			FAIL("set no_new_privs");

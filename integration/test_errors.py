@@ -132,6 +132,10 @@ BAD_CONFIGS = [
      ["process.scheduler", "SCHED_DEADLINE"]),
     ("sched-flag", set_in(["process", "scheduler"], {"policy": "SCHED_OTHER", "flags": ["SCHED_FLAG_NOPE"]}),
      ["process.scheduler.flags[0]", "SCHED_FLAG_NOPE"]),
+    ("personality-domain", set_in(["linux", "personality"], {"domain": "LINUX64"}),
+     ["linux.personality.domain", "LINUX64"]),
+    ("personality-flags", set_in(["linux", "personality"], {"domain": "LINUX", "flags": ["X"]}),
+     ["linux.personality.flags", "defines no personality flags"]),
     # a deadline task the kernel refuses (runtime above deadline): the executor's error, with errno
     ("sched-deadline-kernel", set_in(["process", "scheduler"], {"policy": "SCHED_DEADLINE", "runtime": 20000000,
                                                                  "deadline": 10000000, "period": 10000000}),

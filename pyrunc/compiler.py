@@ -34,7 +34,8 @@ class Inputs:
     the executor, the decisions it made on the host (cgroups, an LSM's availability)."""
     __slots__ = ("cid", "fifo_fd", "console_socket", "console_fd", "no_pivot", "no_new_keyring",
                  "preserve_fds", "extra_env", "rootless", "no_setgroups", "cgroup_join",
-                 "cgroup_mounts", "tree_fds", "mount_label", "shared_rootfs", "seccomp", "runtime_env", "hold")
+                 "cgroup_mounts", "tree_fds", "mount_label", "shared_rootfs", "seccomp", "runtime_env", "hold",
+                 "personality")
 
     def __init__(self, cid="", **kw):
         self.cid = cid
@@ -53,6 +54,7 @@ class Inputs:
         self.shared_rootfs = ""      # exec into a container without a mount namespace
         self.seccomp = None          # exec: the container's linux.seccomp document
         self.hold = False            # HOLD first: pyrunc puts the executor in a systemd unit
+        self.personality = None      # exec: the container's linux.personality (personality(2)'s value)
         for k, v in kw.items():
             setattr(self, k, v)
 
@@ -150,6 +152,8 @@ def compile_create(spec, host, inp):
         plan.add("HOSTNAME", spec.hostname, field="hostname")
     if spec.domainname:
         plan.add("DOMAINNAME", spec.domainname, field="domainname")
+    if spec.personality is not None:
+        plan.add("PERSONALITY", spec.personality, field="linux.personality")
     _rlimit_ops(plan, proc)
 
     sc = spec.seccomp
@@ -197,6 +201,8 @@ def compile_exec(proc, host, inp, ns_fds, userns):
     if proc.terminal:
         h, w = proc.console_size or (0, 0)
         plan.add("CONSOLE", inp.console_socket or "", inp.console_fd, h, w, 1, field="process.terminal")
+    if inp.personality is not None:  # the container's, as runc's exec
+        plan.add("PERSONALITY", inp.personality, field="linux.personality")
     _rlimit_ops(plan, proc)
     _process_ops(plan, proc, inp.seccomp, inp.no_setgroups)
     _lsm_ops(plan, proc, host)

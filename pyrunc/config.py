@@ -44,10 +44,13 @@ SCHED_FLAGS = {"SCHED_FLAG_RESET_ON_FORK": 0x01, "SCHED_FLAG_RECLAIM": 0x02, "SC
                "SCHED_FLAG_KEEP_POLICY": 0x08, "SCHED_FLAG_KEEP_PARAMS": 0x10, "SCHED_FLAG_UTIL_CLAMP_MIN": 0x20,
                "SCHED_FLAG_UTIL_CLAMP_MAX": 0x40}
 
+# linux.personality domains: personality(2)'s PER_LINUX, PER_LINUX32 (the spec defines no flag)
+PERSONALITIES = {"LINUX": 0x0000, "LINUX32": 0x0008}
+
 # Fields that later work implements.  Until then a config that sets them is refused.
 NOT_YET = [
     ("process", "execCPUAffinity"),
-    ("linux", "intelRdt"), ("linux", "personality"),
+    ("linux", "intelRdt"),
     ("linux", "netDevices"), ("linux", "memoryPolicy"),
 ]
 
@@ -221,7 +224,7 @@ class Spec:
                  "domainname", "mounts", "hooks", "annotations", "namespaces", "uid_mappings",
                  "gid_mappings", "devices", "cgroups_path", "resources", "sysctl", "seccomp",
                  "rootfs_propagation", "masked_paths", "readonly_paths", "mount_label",
-                 "time_offsets", "doc")
+                 "time_offsets", "personality", "doc")
 
     def new_ns(self, t):
         """Does the container get a new namespace of type t?"""
@@ -327,6 +330,7 @@ def build(cfg, bundle):
     from .cgroups.resources import check as check_resources
     check_resources(s.resources)
     s.seccomp = linux.get("seccomp")
+    s.personality = _personality(linux.get("personality"))
     if s.seccomp is not None:
         from . import seccomp
         seccomp.check(s.seccomp)
@@ -437,6 +441,19 @@ def _check_scheduler(sc, where, source):
     if policy != "SCHED_DEADLINE" and any(times):
         raise _err(field, f"runtime, deadline and period can only be set for SCHED_DEADLINE, not {policy}",
                    source)
+
+
+def _personality(p):
+    """personality(2)'s value for linux.personality, or None."""
+    if not p:
+        return None
+    domain = p.get("domain") if isinstance(p, dict) else None
+    if domain not in PERSONALITIES:
+        raise _err("linux.personality.domain", f"{domain!r}: want LINUX or LINUX32", subject=True)
+    if p.get("flags"):
+        raise _err("linux.personality.flags", f"{p['flags']!r}: the runtime-spec defines no personality flags",
+                   subject=True)
+    return PERSONALITIES[domain]
 
 
 def check_process(proc, where="process", source=SOURCE):

@@ -71,6 +71,7 @@ OPS = {
     "HOME": (40, ("uid",), {}),
     "HOLD": (41, (), {}),
     "IOPRIO": (42, ("value",), {}),
+    "PERSONALITY": (44, ("persona",), {}),
     "SCHED": (43, ("policy", "flags", "nice", "priority", "runtime", "deadline", "period"), {}),
 }
 

@@ -354,7 +354,8 @@ class Creation:
             "shared_mounts": self.shared_mounts,
             "resources": spec.resources, "devices": linux.get("devices") or [],
             "config": {"process": spec.process.doc, "hooks": spec.hooks_doc(),
-                       "seccomp": spec.seccomp, "namespaces": linux.get("namespaces") or []},
+                       "seccomp": spec.seccomp, "namespaces": linux.get("namespaces") or [],
+                       "personality": spec.personality},
         }
         if not final:
             c.data["creating"] = True

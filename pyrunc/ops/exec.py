@@ -139,7 +139,8 @@ def execute(c, req, status, console=None):
         inp = Inputs(c.id, console_fd=console_fd, no_new_keyring=bool(c.data.get("no_new_keyring")),
                      preserve_fds=preserve, cgroup_join=c.cgroup_join(),
                      shared_rootfs="" if _own_mount_ns(c) else c.data.get("rootfs", ""),
-                     no_setgroups=userns and _setgroups_denied(c.data["pid"]), seccomp=seccomp)
+                     no_setgroups=userns and _setgroups_denied(c.data["pid"]), seccomp=seccomp,
+                     personality=(c.data.get("config") or {}).get("personality"))
         plan = compile_exec(proc, None, inp, {t: fd for t, fd in ns_fds.items() if t != "console"}, userns)
         if log.debug_on:
             log.debug("exec plan:\n" + plan.describe())
