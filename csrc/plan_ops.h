@@ -53,7 +53,9 @@ enum plan_op {
 	OP_IOPRIO = 42, /* value */
 	OP_SCHED = 43, /* policy flags nice priority runtime deadline period */
 	OP_PERSONALITY = 44, /* persona */
-	OP_MAX = 45
+	OP_AFFINITY = 45, /* cpus */
+	OP_MEMPOLICY = 46, /* mode nodes */
+	OP_MAX = 47
 };
 
 #define OPT_CLONE_DUMPABLE 1
@@ -114,6 +116,8 @@ static const struct { short min, max; const char *name; } plan_op_info[OP_MAX] =
 	[OP_IOPRIO] = {1, 1, "ioprio"},
 	[OP_SCHED] = {7, 7, "sched"},
 	[OP_PERSONALITY] = {1, 1, "personality"},
+	[OP_AFFINITY] = {1, 1, "affinity"},
+	[OP_MEMPOLICY] = {2, 2, "mempolicy"},
 };
 
 #endif

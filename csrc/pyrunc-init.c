@@ -1253,6 +1253,45 @@ static void op_sched(struct op *o)
 		FAIL("sched_setattr policy %s", o->argv[0]);
 }
 
+/* a list of CPU or node numbers, "0,1,5" (pyrunc expands ranges), as a bit mask of
+ * 1024 bits; returns the highest number + 1 (0: empty) */
+static unsigned id_mask(const char *list, unsigned long *mask, unsigned nwords)
+{
+	unsigned top = 0;
+	memset(mask, 0, nwords * sizeof(unsigned long));
+	for (const char *p = list; *p;) {
+		char *e;
+		errno = 0;
+		unsigned long v = strtoul(p, &e, 10);
+		if (errno || e == p || v >= nwords * 8 * sizeof(unsigned long) || (*e && *e != ','))
+			fail(0, "%s: bad list '%s'", cur_op, list);
+		mask[v / (8 * sizeof(unsigned long))] |= 1UL << (v % (8 * sizeof(unsigned long)));
+		if (v + 1 > top)
+			top = v + 1;
+		p = *e ? e + 1 : e;
+	}
+	return top;
+}
+
+/* process.execCPUAffinity: sched_setaffinity(2) of this process */
+static void op_affinity(struct op *o)
+{
+	unsigned long mask[1024 / (8 * sizeof(unsigned long))];
+	id_mask(o->argv[0], mask, sizeof(mask) / sizeof(mask[0]));
+	if (syscall(SYS_sched_setaffinity, 0, sizeof(mask), mask) < 0)
+		FAIL("sched_setaffinity %s", o->argv[0]);
+}
+
+/* linux.memoryPolicy: set_mempolicy(2) (mode with its flags, the nodes) */
+static void op_mempolicy(struct op *o)
+{
+	unsigned long mask[1024 / (8 * sizeof(unsigned long))];
+	unsigned top = id_mask(o->argv[1], mask, sizeof(mask) / sizeof(mask[0]));
+	/* maxnode: the kernel reads maxnode - 1 bits */
+	if (syscall(SYS_set_mempolicy, (int)num(o->argv[0]), top ? mask : NULL, top ? top + 1 : 0) < 0)
+		FAIL("set_mempolicy mode %s nodes '%s'", o->argv[0], o->argv[1]);
+}
+
 static void apply_rlimits(void)
 {
 	for (int i = 0; i < npending_rlimits; i++)
@@ -1730,6 +1769,8 @@ static void run_op(struct op *o)
 			FAIL("ioprio_set %s", o->argv[0]);
 		break;
 	case OP_SCHED: op_sched(o); break;
+	case OP_AFFINITY: op_affinity(o); break;
+	case OP_MEMPOLICY: op_mempolicy(o); break;
 	case OP_PERSONALITY: /* linux.personality */
 		if (personality((unsigned long)num(o->argv[0])) < 0)
 			FAIL("personality %s", o->argv[0]);

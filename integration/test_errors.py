@@ -136,6 +136,17 @@ BAD_CONFIGS = [
      ["linux.personality.domain", "LINUX64"]),
     ("personality-flags", set_in(["linux", "personality"], {"domain": "LINUX", "flags": ["X"]}),
      ["linux.personality.flags", "defines no personality flags"]),
+    ("mempolicy-mode", set_in(["linux", "memoryPolicy"], {"mode": "MPOL_NOPE"}), ["linux.memoryPolicy.mode"]),
+    ("mempolicy-nodes", set_in(["linux", "memoryPolicy"], {"mode": "MPOL_BIND", "nodes": "0-x"}),
+     ["linux.memoryPolicy.nodes", "0-x"]),
+    ("mempolicy-no-nodes", set_in(["linux", "memoryPolicy"], {"mode": "MPOL_BIND"}),
+     ["linux.memoryPolicy.nodes", "required for MPOL_BIND"]),
+    ("mempolicy-flags", set_in(["linux", "memoryPolicy"], {"mode": "MPOL_BIND", "nodes": "0", "flags": [
+        "MPOL_F_STATIC_NODES", "MPOL_F_RELATIVE_NODES"]}), ["linux.memoryPolicy.flags", "exclude each other"]),
+    ("mempolicy-kernel", set_in(["linux", "memoryPolicy"], {"mode": "MPOL_BIND", "nodes": "1000"}),
+     ["set_mempolicy", "nodes '1000'"]),
+    ("cpu-affinity", set_in(["process", "execCPUAffinity"], {"initial": "5-2"}),
+     ["process.execCPUAffinity.initial", "bad range"]),
     # a deadline task the kernel refuses (runtime above deadline): the executor's error, with errno
     ("sched-deadline-kernel", set_in(["process", "scheduler"], {"policy": "SCHED_DEADLINE", "runtime": 20000000,
                                                                  "deadline": 10000000, "period": 10000000}),

@@ -35,7 +35,7 @@ class Inputs:
     __slots__ = ("cid", "fifo_fd", "console_socket", "console_fd", "no_pivot", "no_new_keyring",
                  "preserve_fds", "extra_env", "rootless", "no_setgroups", "cgroup_join",
                  "cgroup_mounts", "tree_fds", "mount_label", "shared_rootfs", "seccomp", "runtime_env", "hold",
-                 "personality")
+                 "personality", "memory_policy")
 
     def __init__(self, cid="", **kw):
         self.cid = cid
@@ -55,6 +55,7 @@ class Inputs:
         self.seccomp = None          # exec: the container's linux.seccomp document
         self.hold = False            # HOLD first: pyrunc puts the executor in a systemd unit
         self.personality = None      # exec: the container's linux.personality (personality(2)'s value)
+        self.memory_policy = None    # exec: the container's linux.memoryPolicy ((mode, [nodes]))
         for k, v in kw.items():
             setattr(self, k, v)
 
@@ -154,6 +155,7 @@ def compile_create(spec, host, inp):
         plan.add("DOMAINNAME", spec.domainname, field="domainname")
     if spec.personality is not None:
         plan.add("PERSONALITY", spec.personality, field="linux.personality")
+    _mempolicy_op(plan, spec.memory_policy)
     _rlimit_ops(plan, proc)
 
     sc = spec.seccomp
@@ -179,6 +181,9 @@ def compile_exec(proc, host, inp, ns_fds, userns):
     in joining order), then run proc as the container's init was run, building nothing.
     host may be None: this call's Host is then asked only if the plan needs it."""
     plan = Plan()
+    initial, final = proc.exec_cpu_affinity
+    if initial:  # the executor's, before it joins the container's cgroup
+        plan.add("AFFINITY", ",".join(map(str, initial)), field="process.execCPUAffinity.initial")
     _cgroup_join(plan, inp.cgroup_join)
     for t, fd in ns_fds.items():  # already in the order to join them
         if t in NS_FLAGS and t != "cgroup":
@@ -203,8 +208,11 @@ def compile_exec(proc, host, inp, ns_fds, userns):
         plan.add("CONSOLE", inp.console_socket or "", inp.console_fd, h, w, 1, field="process.terminal")
     if inp.personality is not None:  # the container's, as runc's exec
         plan.add("PERSONALITY", inp.personality, field="linux.personality")
+    _mempolicy_op(plan, inp.memory_policy)
     _rlimit_ops(plan, proc)
     _process_ops(plan, proc, inp.seccomp, inp.no_setgroups)
+    if final:  # in the container's cgroup; unset: what the kernel made of it there (the spec)
+        plan.add("AFFINITY", ",".join(map(str, final)), field="process.execCPUAffinity.final")
     _lsm_ops(plan, proc, host)
     _seccomp_op(plan, inp.seccomp)  # the container's filter applies to every process in it
     # no READY: the sync pipe closes at execve, which tells pyrunc the exec happened
@@ -220,6 +228,11 @@ def _clean(path):
 def _exec_op(plan, proc, inp, extra_env=()):
     env = proc.env + list(extra_env)
     plan.add("EXEC", inp.preserve_fds, len(proc.args), *proc.args, "", *env, field="process.args")
+
+
+def _mempolicy_op(plan, mp):
+    if mp is not None:
+        plan.add("MEMPOLICY", mp[0], ",".join(map(str, mp[1])), field="linux.memoryPolicy")
 
 
 def _rlimit_ops(plan, proc):

@@ -47,11 +47,35 @@ SCHED_FLAGS = {"SCHED_FLAG_RESET_ON_FORK": 0x01, "SCHED_FLAG_RECLAIM": 0x02, "SC
 # linux.personality domains: personality(2)'s PER_LINUX, PER_LINUX32 (the spec defines no flag)
 PERSONALITIES = {"LINUX": 0x0000, "LINUX32": 0x0008}
 
+# linux.memoryPolicy: set_mempolicy(2)'s modes and mode flags
+MEMPOLICY_MODES = {"MPOL_DEFAULT": 0, "MPOL_PREFERRED": 1, "MPOL_BIND": 2, "MPOL_INTERLEAVE": 3, "MPOL_LOCAL": 4,
+                   "MPOL_PREFERRED_MANY": 5, "MPOL_WEIGHTED_INTERLEAVE": 6}
+MEMPOLICY_FLAGS = {"MPOL_F_NUMA_BALANCING": 1 << 13, "MPOL_F_RELATIVE_NODES": 1 << 14, "MPOL_F_STATIC_NODES": 1 << 15}
+MAX_LIST_ID = 1023  # CPUs and NUMA nodes pyrunc-init's masks hold
+
+
+def id_list(text, field, source=SOURCE):
+    """A Linux list ("0-3,7") as sorted numbers; a ConfigError naming field when malformed."""
+    out = set()
+    for part in (text or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        lo, sep, hi = part.partition("-")
+        try:
+            a, b = int(lo), int(hi) if sep else int(lo)
+        except ValueError:
+            raise _err(field, f"{text!r}: not a list like 0-3,7", source, subject=True) from None
+        if a < 0 or b < a or b > MAX_LIST_ID:
+            raise _err(field, f"{text!r}: bad range {part!r} (0 to {MAX_LIST_ID})", source, subject=True)
+        out.update(range(a, b + 1))
+    return sorted(out)
+
+
 # Fields that later work implements.  Until then a config that sets them is refused.
 NOT_YET = [
-    ("process", "execCPUAffinity"),
     ("linux", "intelRdt"),
-    ("linux", "netDevices"), ("linux", "memoryPolicy"),
+    ("linux", "netDevices"),
 ]
 
 
@@ -131,7 +155,7 @@ class Process:
     """process (of config.json, of exec --process, or the container's with exec's flags)."""
     __slots__ = ("terminal", "console_size", "user", "args", "env", "cwd", "capabilities",
                  "rlimits", "no_new_privileges", "apparmor_profile", "selinux_label",
-                 "oom_score_adj", "io_priority", "scheduler", "doc")
+                 "oom_score_adj", "io_priority", "scheduler", "exec_cpu_affinity", "doc")
 
     def __init__(self, d):
         self.doc = d  # the document, kept in the state for exec and hooks
@@ -152,6 +176,10 @@ class Process:
         io = d.get("ioPriority")
         # ioprio_set's value: the class in the top bits, the level below
         self.io_priority = (IOPRIO_CLASSES[io["class"]] << 13 | io.get("priority", 0)) if io else None
+        aff = d.get("execCPUAffinity") or {}
+        # exec only (the spec: not the container's init): (initial, final) CPU lists, [] unset
+        self.exec_cpu_affinity = (id_list(aff.get("initial"), "process.execCPUAffinity.initial"),
+                                  id_list(aff.get("final"), "process.execCPUAffinity.final"))
         sc = d.get("scheduler")
         self.scheduler = None
         if sc:
@@ -224,7 +252,7 @@ class Spec:
                  "domainname", "mounts", "hooks", "annotations", "namespaces", "uid_mappings",
                  "gid_mappings", "devices", "cgroups_path", "resources", "sysctl", "seccomp",
                  "rootfs_propagation", "masked_paths", "readonly_paths", "mount_label",
-                 "time_offsets", "personality", "doc")
+                 "time_offsets", "personality", "memory_policy", "doc")
 
     def new_ns(self, t):
         """Does the container get a new namespace of type t?"""
@@ -331,6 +359,7 @@ def build(cfg, bundle):
     check_resources(s.resources)
     s.seccomp = linux.get("seccomp")
     s.personality = _personality(linux.get("personality"))
+    s.memory_policy = _memory_policy(linux.get("memoryPolicy"))
     if s.seccomp is not None:
         from . import seccomp
         seccomp.check(s.seccomp)
@@ -443,6 +472,32 @@ def _check_scheduler(sc, where, source):
                    source)
 
 
+def _memory_policy(mp):
+    """(mode | flags, [nodes]) of set_mempolicy(2) for linux.memoryPolicy, or None."""
+    if not mp:
+        return None
+    field = "linux.memoryPolicy"
+    if not isinstance(mp, dict) or mp.get("mode") not in MEMPOLICY_MODES:
+        mode = mp.get("mode") if isinstance(mp, dict) else mp
+        raise _err(f"{field}.mode", f"{mode!r}: want one of {', '.join(MEMPOLICY_MODES)}", subject=True)
+    mode = mp["mode"]
+    value = MEMPOLICY_MODES[mode]
+    for i, f in enumerate(mp.get("flags") or ()):
+        if f not in MEMPOLICY_FLAGS:
+            raise _err(f"{field}.flags[{i}]", f"unknown flag {f!r}", subject=True)
+        value |= MEMPOLICY_FLAGS[f]
+    flags = set(mp.get("flags") or ())
+    if {"MPOL_F_STATIC_NODES", "MPOL_F_RELATIVE_NODES"} <= flags:
+        raise _err(f"{field}.flags", "MPOL_F_STATIC_NODES and MPOL_F_RELATIVE_NODES exclude each other", subject=True)
+    nodes = id_list(mp.get("nodes"), f"{field}.nodes")
+    if mode in ("MPOL_DEFAULT", "MPOL_LOCAL"):
+        if nodes:
+            raise _err(f"{field}.nodes", f"must be empty for {mode}", subject=True)
+    elif mode != "MPOL_PREFERRED" and not nodes:
+        raise _err(f"{field}.nodes", f"required for {mode}", subject=True)
+    return value, nodes
+
+
 def _personality(p):
     """personality(2)'s value for linux.personality, or None."""
     if not p:
@@ -489,6 +544,9 @@ def check_process(proc, where="process", source=SOURCE):
             raise _err(f"{where}.rlimits[{i}]", "soft limit above the hard limit", source)
         seen.add(r["type"])
     _check_io_priority(proc.get("ioPriority"), where, source)
+    aff = proc.get("execCPUAffinity") or {}
+    for key in ("initial", "final"):
+        id_list(aff.get(key), f"{where}.execCPUAffinity.{key}", source)
     _check_scheduler(proc.get("scheduler"), where, source)
     if proc.get("terminal") is not None and not isinstance(proc.get("terminal"), bool):
         raise _err(f"{where}.terminal", "must be a boolean", source, subject=True)

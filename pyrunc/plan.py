@@ -72,6 +72,8 @@ OPS = {
     "HOLD": (41, (), {}),
     "IOPRIO": (42, ("value",), {}),
     "PERSONALITY": (44, ("persona",), {}),
+    "AFFINITY": (45, ("cpus",), {}),
+    "MEMPOLICY": (46, ("mode", "nodes"), {}),
     "SCHED": (43, ("policy", "flags", "nice", "priority", "runtime", "deadline", "period"), {}),
 }
 

@@ -290,3 +290,18 @@ def test_io_priority_and_scheduler_before_the_credentials():
     names = p.names()
     assert names.index("IOPRIO") < names.index("USER") and names.index("SCHED") < names.index("USER")
     assert [o.field for o in p.ops if o.name in ("IOPRIO", "SCHED")] == ["process.ioPriority", "process.scheduler"]
+
+
+def test_exec_cpu_affinity_and_memory_policy():
+    proc = default_spec()["process"]
+    proc.update(terminal=False, execCPUAffinity={"initial": "0-2,5", "final": "1"})
+    p = compile_exec(config.check_process(proc), None, inputs(memory_policy=(2 | 1 << 15, [0, 1])), {}, False)
+    names = p.names()
+    assert p.ops[0] == ("AFFINITY", ("0,1,2,5",))  # the executor's, before the cgroup join
+    assert names[1] == "CGROUP_JOIN"
+    assert ("AFFINITY", ("1",)) in p.ops and names.index("USER") < names.index("AFFINITY", 1) < names.index("EXEC")
+    assert ("MEMPOLICY", (2 | 1 << 15, "0,1")) in p.ops
+    # the container's own process: no affinity (the spec: exec only)
+    cfg = default_spec()
+    cfg["process"].update(terminal=False, execCPUAffinity={"final": "1"})
+    assert "AFFINITY" not in compile_create(spec_of(cfg), fake_host(), inputs()).names()

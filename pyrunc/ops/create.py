@@ -355,7 +355,7 @@ class Creation:
             "resources": spec.resources, "devices": linux.get("devices") or [],
             "config": {"process": spec.process.doc, "hooks": spec.hooks_doc(),
                        "seccomp": spec.seccomp, "namespaces": linux.get("namespaces") or [],
-                       "personality": spec.personality},
+                       "personality": spec.personality, "memory_policy": spec.memory_policy},
         }
         if not final:
             c.data["creating"] = True

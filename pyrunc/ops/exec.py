@@ -140,7 +140,8 @@ def execute(c, req, status, console=None):
                      preserve_fds=preserve, cgroup_join=c.cgroup_join(),
                      shared_rootfs="" if _own_mount_ns(c) else c.data.get("rootfs", ""),
                      no_setgroups=userns and _setgroups_denied(c.data["pid"]), seccomp=seccomp,
-                     personality=(c.data.get("config") or {}).get("personality"))
+                     personality=(c.data.get("config") or {}).get("personality"),
+                     memory_policy=(c.data.get("config") or {}).get("memory_policy"))
         plan = compile_exec(proc, None, inp, {t: fd for t, fd in ns_fds.items() if t != "console"}, userns)
         if log.debug_on:
             log.debug("exec plan:\n" + plan.describe())
