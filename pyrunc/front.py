@@ -41,6 +41,9 @@ def record(c):
     hooks = (d.get("config") or {}).get("hooks") or {}
     if hooks.get("poststart"):
         python.add("start")
+    from .state import private_pid_ns
+    if not private_pid_ns(d):
+        python.add("kill")  # SIGKILL reaches the whole cgroup: ops/kill.py
     if hooks.get("poststop") or d.get("shared_mounts"):
         python.add("delete")
     mgr = c.cgroup

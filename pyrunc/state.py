@@ -307,6 +307,14 @@ def _atomic_write(path, data):
     os.rename(tmp, path)
 
 
+def private_pid_ns(data):
+    """Does the container (its state data) have a pid namespace of its own (a new one)?"""
+    for n in (data.get("config") or {}).get("namespaces") or ():
+        if n.get("type") == "pid":
+            return not n.get("path")
+    return False
+
+
 def list_ids(root):
     try:
         names = os.listdir(root)

@@ -46,6 +46,13 @@ def kill(c, sig, all_procs=False):
     status = c.status()
     if status not in ("created", "running", "paused"):
         raise StateError("container not running")
+    from ..state import private_pid_ns
+    if sig == signal.SIGKILL and not private_pid_ns(c.data) and mgr.has_cgroup():
+        # as runc 1.2: without a pid namespace of its own, the init's death ends nothing else,
+        # so SIGKILL goes to every process of the container's cgroup
+        mgr.kill_all(sig)
+        mgr.thaw_quietly()
+        return
     pidfd = c.pidfd()
     if pidfd is None:
         raise StateError("container not running")
