@@ -27,7 +27,7 @@ _CREATE = {
     "bundle": ("bundle", "str"), "b": ("bundle", "str"),
     "console-socket": ("console_socket", "str"), "pid-file": ("pid_file", "str"),
     "no-pivot": ("no_pivot", "bool"), "no-new-keyring": ("no_new_keyring", "bool"),
-    "preserve-fds": ("preserve_fds", "int"),
+    "preserve-fds": ("preserve_fds", "int"), "pidfd-socket": ("pidfd_socket", "str"),
 }
 _RUN = dict(_CREATE, **{
     "detach": ("detach", "bool"), "d": ("detach", "bool"), "keep": ("keep", "bool"),
@@ -43,6 +43,7 @@ _EXEC = {
     "process-label": ("process_label", "str"), "apparmor": ("apparmor", "str"),
     "no-new-privs": ("no_new_privs", "bool"), "cap": ("cap", "list"), "c": ("cap", "list"),
     "preserve-fds": ("preserve_fds", "int"), "ignore-paused": ("ignore_paused", "bool"),
+    "pidfd-socket": ("pidfd_socket", "str"),
 }
 
 _UPDATE = {name: (name.replace("-", "_"), "str") for name in (
@@ -235,7 +236,7 @@ def create_request(a):
     from .ops.create import Request
     return Request(a.root, a.id, a.bundle or ".", console_socket=a.console_socket, pid_file=a.pid_file,
                    no_pivot=a.no_pivot, no_new_keyring=a.no_new_keyring, preserve_fds=a.preserve_fds,
-                   rootless_mode=a.rootless_mode, cgroup_manager=a.cgroup_manager)
+                   rootless_mode=a.rootless_mode, cgroup_manager=a.cgroup_manager, pidfd_socket=a.pidfd_socket)
 
 
 def version_text():

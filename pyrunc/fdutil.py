@@ -103,6 +103,28 @@ def connect_console(path, low):
     return inheritable_at(s.detach(), low)
 
 
+def send_pidfd(path, pid, name):
+    """--pidfd-socket: a pidfd of pid, sent over a connection to the unix socket at path with
+    the init's kind as the message ("standard" for create and run, "setns" for exec), as runc."""
+    import array
+    import socket
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        try:
+            s.connect(path)
+        except OSError as e:
+            raise PyruncError(f"failed to dial {path}: {e.strerror}")
+        fd = os.pidfd_open(pid)
+        try:
+            s.sendmsg([name.encode()], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))])
+        except OSError as e:
+            raise PyruncError(f"failed to send pidfd on socket: {e.strerror}")
+        finally:
+            os.close(fd)
+    finally:
+        s.close()
+
+
 def write_pid_file(path, pid):
     path = os.path.abspath(path)
     tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path))

@@ -61,16 +61,18 @@ class Undo:
 class Request:
     """What create (and run) are asked: the command line's flags, or the Python API's."""
     __slots__ = ("root", "id", "bundle", "console_socket", "pid_file", "no_pivot", "no_new_keyring",
-                 "preserve_fds", "rootless_mode", "cgroup_manager", "stdio")
+                 "preserve_fds", "rootless_mode", "cgroup_manager", "stdio", "pidfd_socket")
 
     def __init__(self, root, cid, bundle=".", console_socket=None, pid_file=None, no_pivot=False,
-                 no_new_keyring=False, preserve_fds=0, rootless_mode=None, cgroup_manager="fs", stdio=None):
+                 no_new_keyring=False, preserve_fds=0, rootless_mode=None, cgroup_manager="fs", stdio=None,
+                 pidfd_socket=None):
         self.root, self.id, self.bundle = root, cid, bundle
         self.console_socket, self.pid_file = console_socket, pid_file
         self.no_pivot, self.no_new_keyring = bool(no_pivot), bool(no_new_keyring)
         self.preserve_fds = preserve_fds or 0
         self.rootless_mode, self.cgroup_manager = rootless_mode, cgroup_manager
         self.stdio = stdio  # the Python API: the container process's 0, 1, 2 (default: ours)
+        self.pidfd_socket = pidfd_socket  # --pidfd-socket: receives a pidfd of the init
 
 
 def _rfc3339(t):
@@ -308,6 +310,9 @@ class Creation:
         if spec.new_ns("user"):
             from ..idmap import write
             write(self.pid, spec.uid_mappings, spec.gid_mappings)
+        if self.req.pidfd_socket:
+            from ..fdutil import send_pidfd
+            send_pidfd(os.path.abspath(self.req.pidfd_socket), self.pid, "standard")
         self.ex.go()
 
     def ready(self):

@@ -16,11 +16,13 @@ from ..errors import PyruncError, StateError, UsageError
 
 class Request:
     """What exec is asked: the process (a config.Process), and how to run it."""
-    __slots__ = ("process", "console_socket", "pid_file", "detach", "preserve_fds", "ignore_paused", "stdio")
+    __slots__ = ("process", "console_socket", "pid_file", "detach", "preserve_fds", "ignore_paused", "stdio",
+                 "pidfd_socket")
 
     def __init__(self, process, console_socket=None, pid_file=None, detach=False, preserve_fds=0,
-                 ignore_paused=False, stdio=None):
+                 ignore_paused=False, stdio=None, pidfd_socket=None):
         self.stdio = stdio  # the Python API: the process's 0, 1, 2 (default: ours)
+        self.pidfd_socket = pidfd_socket  # --pidfd-socket: receives a pidfd of the process
         self.process, self.console_socket, self.pid_file = process, console_socket, pid_file
         self.detach, self.preserve_fds, self.ignore_paused = bool(detach), preserve_fds or 0, bool(ignore_paused)
 
@@ -157,6 +159,9 @@ def execute(c, req, status, console=None):
             console.close_peer()
         try:
             pid = ex.wait_pid()
+            if req.pidfd_socket:
+                from ..fdutil import send_pidfd
+                send_pidfd(os.path.abspath(req.pidfd_socket), pid, "setns")
             if proc.oom_score_adj is not None:
                 from ..fdutil import write_oom_score_adj
                 write_oom_score_adj(pid, proc.oom_score_adj)
