@@ -43,7 +43,7 @@ _EXEC = {
     "process-label": ("process_label", "str"), "apparmor": ("apparmor", "str"),
     "no-new-privs": ("no_new_privs", "bool"), "cap": ("cap", "list"), "c": ("cap", "list"),
     "preserve-fds": ("preserve_fds", "int"), "ignore-paused": ("ignore_paused", "bool"),
-    "pidfd-socket": ("pidfd_socket", "str"),
+    "pidfd-socket": ("pidfd_socket", "str"), "cgroup": ("cgroup", "list"),
 }
 
 _UPDATE = {name: (name.replace("-", "_"), "str") for name in (

@@ -116,6 +116,7 @@ def _main(a):
         raise UsageError("--console-socket given but the process has no terminal (use --tty)")
     req = Request(proc, console_socket=a.console_socket, pid_file=a.pid_file, detach=a.detach,
                   preserve_fds=a.preserve_fds, ignore_paused=a.ignore_paused, pidfd_socket=a.pidfd_socket)
+    req.sub_cgroups = tuple(a.cgroup or ())
     fwd = Forwarder(not a.detach)
     console = None
     try:

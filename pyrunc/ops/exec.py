@@ -17,14 +17,45 @@ from ..errors import PyruncError, StateError, UsageError
 class Request:
     """What exec is asked: the process (a config.Process), and how to run it."""
     __slots__ = ("process", "console_socket", "pid_file", "detach", "preserve_fds", "ignore_paused", "stdio",
-                 "pidfd_socket")
+                 "pidfd_socket", "sub_cgroups")
 
     def __init__(self, process, console_socket=None, pid_file=None, detach=False, preserve_fds=0,
                  ignore_paused=False, stdio=None, pidfd_socket=None):
         self.stdio = stdio  # the Python API: the process's 0, 1, 2 (default: ours)
         self.pidfd_socket = pidfd_socket  # --pidfd-socket: receives a pidfd of the process
+        self.sub_cgroups = ()  # exec --cgroup: "[controller,...:]path" of existing sub-cgroups
         self.process, self.console_socket, self.pid_file = process, console_socket, pid_file
         self.detach, self.preserve_fds, self.ignore_paused = bool(detach), preserve_fds or 0, bool(ignore_paused)
+
+
+def sub_cgroup_join(c, specs):
+    """The join list of exec --cgroup (runc 1.2): each "[ctrl1,ctrl2:]path" names an existing
+    sub-cgroup of the container's, in the hierarchies of those v1 controllers, or in every
+    hierarchy without controllers (the only form cgroup v2 takes)."""
+    paths = (c.data.get("cgroup") or {}).get("paths") or {}
+    everywhere, per = None, {}
+    for spec in specs:
+        ctrls, sep, path = spec.rpartition(":")
+        rel = path.strip("/")
+        if not rel or ".." in rel.split("/"):
+            raise UsageError(f"--cgroup {spec!r}: want a sub-cgroup of the container's ([controllers:]path)")
+        if sep and ctrls:
+            for ctrl in ctrls.split(","):
+                per[ctrl.strip()] = rel
+        else:
+            everywhere = rel
+    if not paths:
+        raise UsageError(f"--cgroup: container {c.id} has no cgroup")
+    if per and list(paths) == ["unified"]:
+        raise UsageError("--cgroup: controllers can only be named on cgroup v1; give the path alone")
+    join = []
+    for key, path in paths.items():
+        rel = everywhere if key == "unified" else per.get(key, everywhere)
+        d = os.path.join(path, rel) if rel else path
+        if rel and not os.path.isdir(d):
+            raise PyruncError(f"--cgroup: sub-cgroup {d} does not exist")
+        join.append((2 if key == "unified" else 1, d))
+    return join
 
 
 def check_status(c, ignore_paused):
@@ -138,8 +169,9 @@ def execute(c, req, status, console=None):
             console_fd = ns_fds["console"] = connect_console(os.path.abspath(req.console_socket), 3 + preserve)
         userns = "user" in ns_fds
         seccomp = (c.data.get("config") or {}).get("seccomp")
+        join = sub_cgroup_join(c, req.sub_cgroups) if req.sub_cgroups else c.cgroup_join()
         inp = Inputs(c.id, console_fd=console_fd, no_new_keyring=bool(c.data.get("no_new_keyring")),
-                     preserve_fds=preserve, cgroup_join=c.cgroup_join(),
+                     preserve_fds=preserve, cgroup_join=join,
                      shared_rootfs="" if _own_mount_ns(c) else c.data.get("rootfs", ""),
                      no_setgroups=userns and _setgroups_denied(c.data["pid"]), seccomp=seccomp,
                      personality=(c.data.get("config") or {}).get("personality"),
