@@ -17,12 +17,13 @@ from ..fastjson import dumps
 def document():
     from .. import caps, mountopts
     from ..compiler import NS_FLAGS
+    from ..config import MEMPOLICY_FLAGS, MEMPOLICY_MODES
     opts = set(mountopts.FLAGS) | set(mountopts.PROPAGATION) | set(mountopts.RECURSIVE)
     opts -= set(mountopts.UNSUPPORTED)
     try:
         from .._build import COMMIT
     except ImportError:
-        COMMIT = "unknown"
+        COMMIT = ""
     return {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": SPEC_VERSION,
@@ -43,12 +44,13 @@ def document():
             "apparmor": {"enabled": True},  # supported (applied where the host has it), as runc
             "selinux": {"enabled": True},
             "intelRdt": {"enabled": False},
+            "memoryPolicy": {"modes": sorted(MEMPOLICY_MODES), "flags": sorted(MEMPOLICY_FLAGS)},
             "mountExtensions": {"idmap": {"enabled": True}},
             "netDevices": {"enabled": False},
         },
         "annotations": {
             "org.opencontainers.pyrunc.version": __version__,
-            "org.opencontainers.pyrunc.commit": COMMIT,
+            "org.opencontainers.pyrunc.commit": COMMIT or "unknown",
         },
     }
 
