@@ -198,6 +198,7 @@ def test_global_flag_forms(env, tmp_path):
 def test_version():
     out = subprocess.run([PYRUNC, "--version"], capture_output=True, text=True).stdout.splitlines()
     assert out[0].startswith("pyrunc version ") and out[1].startswith("commit: ") and out[2] == "spec: 1.3.0"
+    assert out[3].startswith("libseccomp: ") and len(out) == 4  # as runc's last line
 
 
 def test_concurrent_creates_same_id(env):

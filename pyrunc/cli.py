@@ -246,7 +246,14 @@ def version_text():
         COMMIT = ""
     # as runc: no commit line when the build did not know it
     commit = f"commit: {COMMIT}\n" if COMMIT and COMMIT != "unknown" else ""
-    return f"pyrunc version {__version__}\n{commit}spec: {SPEC_VERSION}\n"
+    text = f"pyrunc version {__version__}\n{commit}spec: {SPEC_VERSION}\n"
+    try:  # as runc: the libseccomp pyrunc compiles filters with
+        from ._seccomp import lib
+        v = lib.seccomp_version()
+        text += f"libseccomp: {v.major}.{v.minor}.{v.micro}\n"
+    except ImportError:
+        pass
+    return text
 
 
 def main(argv=None):
