@@ -16,6 +16,7 @@ from cffi import FFI
 ffibuilder = FFI()
 ffibuilder.cdef("""
 int pyrunc_set_subreaper(int on);
+int pyrunc_get_subreaper(void);
 int pyrunc_detach_mount(const char *path);
 int pyrunc_bpf_prog_load(const char *insns, unsigned int count, char *log, unsigned int logsize);
 int pyrunc_bpf_attach(int cgroup_fd, int prog_fd);
@@ -139,6 +140,12 @@ static int pyrunc_detach_mount(const char *path)
 static int pyrunc_set_subreaper(int on)
 {
     return prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0, 0, 0, 0);
+}
+
+static int pyrunc_get_subreaper(void)
+{
+    int on = 0;
+    return prctl(PR_GET_CHILD_SUBREAPER, &on, 0, 0, 0) < 0 ? -1 : on;
 }
 
 static int sys_bpf(int cmd, union bpf_attr *a)

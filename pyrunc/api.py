@@ -47,10 +47,8 @@ class _Subreaper:
         cls = _Subreaper
         with cls._lock:
             if cls._users == 0:
-                import ctypes
-                flag = ctypes.c_int(0)
-                ctypes.CDLL(None).prctl(37, ctypes.byref(flag), 0, 0, 0)  # PR_GET_CHILD_SUBREAPER
-                cls._was = flag.value
+                from .fdutil import is_subreaper
+                cls._was = is_subreaper()
             cls._users += 1
         return self
 
@@ -62,12 +60,6 @@ class _Subreaper:
                 from .fdutil import clear_subreaper
                 clear_subreaper()
         return False
-
-
-def _no_front_hint():
-    # the command line's front may have said, through the environment, that it set the
-    # subreaper flag itself: the API never relies on that
-    os.environ.pop("PYRUNC_SUBREAPER", None)
 
 
 class Container:
@@ -94,7 +86,6 @@ class Container:
         stdio: three fds for the process's stdin, stdout, stderr (default: this process's)."""
         from . import config
         from .ops.create import Request, create
-        _no_front_hint()
         bundle = os.path.abspath(bundle or ".")
         self = cls(cid, root)
         req = Request(self.root, cid, bundle, console_socket=console_socket, pid_file=pid_file,
@@ -203,30 +194,18 @@ class Container:
         (subprocess.TimeoutExpired, the process left running)."""
         import tempfile
 
-        from .commands.exec import merge_env
+        from .cli import _EXEC, Args
+        from .commands.exec import process_doc
         from .config import check_process
         from .ops.exec import Request, check_status, execute
-        _no_front_hint()
-        if not args:
-            raise UsageError("exec args cannot be empty")
+        a = Args(_EXEC, ("args",))  # the command line's own path: the same defaults and checks
+        a.args, a.env, a.cwd = list(args), list(env), cwd
+        a.user = None if user is None else str(user)
         with self._mutex:
             c = self._state(lock=True)
             try:
                 status = check_status(c, False)
-                proc = dict((c.data.get("config") or {}).get("process") or {})
-                proc.update(args=list(args), terminal=False)
-                proc.pop("consoleSize", None)
-                proc["env"] = merge_env(proc.get("env") or [], env)
-                if cwd:
-                    proc["cwd"] = cwd
-                u = dict(proc.get("user") or {"uid": 0, "gid": 0})
-                if user is not None:
-                    uid, sep, gid = str(user).partition(":")
-                    u["uid"] = int(uid)
-                    if sep:
-                        u["gid"] = int(gid)
-                proc["user"] = u
-                process = check_process(proc, "process", "exec")
+                process = check_process(process_doc(a, c), "process", "exec")
                 if not capture:
                     with _Subreaper():
                         pid = execute(c, Request(process, stdio=stdio), status)

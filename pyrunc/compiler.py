@@ -309,6 +309,19 @@ def _cgroup_join(plan, join):
         plan.add("CGROUP_JOIN", version, path, field="linux.cgroupsPath")
 
 
+def _defer_read_only(later_ro, dst, where, top, rset):
+    """A mount is made read-only last, once everything under it is mounted (as runc): note
+    it in later_ro (top: the mount itself; rset's A_RDONLY: recursively) and return rset
+    without it."""
+    from .mountopts import A_RDONLY
+    if top:
+        later_ro.append((dst, False, where))
+    if rset & A_RDONLY:
+        later_ro.append((dst, True, where))
+        rset &= ~A_RDONLY
+    return rset
+
+
 def _mount(plan, m, spec, host, inp, later_ro):
     """Add the ops of one mounts[] entry; True when it bind-mounts /dev.  A read-only mount is
     made writable and noted in later_ro: it becomes read-only once what must be created under
@@ -331,13 +344,8 @@ def _mount(plan, m, spec, host, inp, later_ro):
             src = os.path.join(spec.bundle, src)
         kind = host.path_kind(src, where)
         aset, aclr = mo.bind_attrs(p)
-        rset = p.rset
-        if aset & mo.A_RDONLY:
-            later_ro.append((dst, False, where))
-            aset &= ~mo.A_RDONLY
-        if rset & mo.A_RDONLY:
-            later_ro.append((dst, True, where))
-            rset &= ~mo.A_RDONLY
+        rset = _defer_read_only(later_ro, dst, where, aset & mo.A_RDONLY, p.rset)
+        aset &= ~mo.A_RDONLY
         src_fd = inp.tree_fds.get(m.index, -1)
         plan.add("MOUNT", src, src_fd, dst, "", flags & (mo.MS_BIND | mo.MS_REC), "", kind, p.prop,
                  aset, aclr, rset, p.rclr, 0, field=where)
@@ -349,13 +357,8 @@ def _mount(plan, m, spec, host, inp, later_ro):
         raise ConfigError("mount type is required unless the mount is a bind", field=where,
                           source="config.json")
     flags = p.flags & ~mo.MS_BIND
-    rset = p.rset
-    if flags & mo.MS_RDONLY:
-        later_ro.append((dst, False, where))
-        flags &= ~mo.MS_RDONLY
-    if rset & mo.A_RDONLY:
-        later_ro.append((dst, True, where))
-        rset &= ~mo.A_RDONLY
+    rset = _defer_read_only(later_ro, dst, where, flags & mo.MS_RDONLY, p.rset)
+    flags &= ~mo.MS_RDONLY
     data = p.data
     if spec.mount_label and inp.mount_label:  # None where SELinux is not enabled
         from .lsm import mount_data

@@ -54,8 +54,9 @@ MEMPOLICY_FLAGS = {"MPOL_F_NUMA_BALANCING": 1 << 13, "MPOL_F_RELATIVE_NODES": 1 
 MAX_LIST_ID = 1023  # CPUs and NUMA nodes pyrunc-init's masks hold
 
 
-def id_list(text, field, source=SOURCE):
-    """A Linux list ("0-3,7") as sorted numbers; a ConfigError naming field when malformed."""
+def id_list(text, field, source=SOURCE, top=MAX_LIST_ID):
+    """A Linux list ("0-3,7") as sorted numbers up to top; a ConfigError naming field when
+    malformed."""
     out = set()
     for part in (text or "").split(","):
         part = part.strip()
@@ -66,8 +67,8 @@ def id_list(text, field, source=SOURCE):
             a, b = int(lo), int(hi) if sep else int(lo)
         except ValueError:
             raise _err(field, f"{text!r}: not a list like 0-3,7", source, subject=True) from None
-        if a < 0 or b < a or b > MAX_LIST_ID:
-            raise _err(field, f"{text!r}: bad range {part!r} (0 to {MAX_LIST_ID})", source, subject=True)
+        if a < 0 or b < a or b > top:
+            raise _err(field, f"{text!r}: bad range {part!r} (0 to {top})", source, subject=True)
         out.update(range(a, b + 1))
     return sorted(out)
 

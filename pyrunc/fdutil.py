@@ -152,3 +152,8 @@ def clear_subreaper():
     """Undo set_subreaper (the Python API leaves its caller as it found it)."""
     from ._native import lib
     lib.pyrunc_set_subreaper(0)
+
+
+def is_subreaper():
+    from ._native import lib
+    return lib.pyrunc_get_subreaper() == 1

@@ -157,20 +157,10 @@ def annotation_props(annotations):
 
 def _bits(ranges, field):
     """A cpuset list ("0-3,8") as systemd's AllowedCPUs byte mask (little endian)."""
+    from ..config import id_list
     mask = 0
-    for part in ranges.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        lo, _, hi = part.partition("-")
-        try:
-            a, b = int(lo), int(hi or lo)
-        except ValueError:
-            raise ConfigError(f"linux.resources.{field}: invalid list {ranges!r}") from None
-        if a > b or a < 0:
-            raise ConfigError(f"linux.resources.{field}: invalid list {ranges!r}")
-        for i in range(a, b + 1):
-            mask |= 1 << i
+    for i in id_list(ranges, f"linux.resources.{field}", top=(1 << 16) - 1):
+        mask |= 1 << i
     return mask.to_bytes((mask.bit_length() + 7) // 8 or 1, "little")
 
 
