@@ -27,6 +27,14 @@ if os.geteuid() != 0:
     pytest.skip("integration tests run as root", allow_module_level=True)
 
 
+def shared_tool(rel):
+    """A tool of ../shared/tools beside the checkout (REL: "v2vm/v2vm"), or of
+    /work/shared/tools for a clone elsewhere; the first path when neither exists."""
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    paths = (os.path.join(os.path.dirname(repo), "shared", "tools", rel), "/work/shared/tools/" + rel)
+    return next((p for p in paths if os.access(p, os.X_OK)), paths[0])
+
+
 def make_rootfs(path):
     from pyrunc.demo import make_rootfs as make
     make(path, APPLETS)

@@ -29,7 +29,7 @@ import tarfile
 import time
 import uuid
 
-from conftest import PYRUNC, _kill_and_rmdir
+from conftest import PYRUNC, Result, _kill_and_rmdir
 
 RUNC = shutil.which("runc") or "/usr/bin/runc"
 IMAGE_APPLETS = ("sh ls cat echo id hostname mount ps true false sleep grep env head tty stty "
@@ -102,6 +102,36 @@ class Holder:
             pass
         self.proc.wait(timeout=10)
         self.proc.stdout.close()
+
+
+class EngineCli:
+    """An engine's command line run in the sandbox: a subclass gives argv(args) (and env)."""
+
+    env = None
+
+    def argv(self, args):
+        raise NotImplementedError
+
+    def __call__(self, *args, input=None, timeout=120):
+        stdin = None if input is not None else subprocess.DEVNULL
+        cp = subprocess.run(self.argv(args), input=input, stdin=stdin, capture_output=True,
+                            text=True, timeout=timeout, env=self.env)
+        return Result(cp.returncode, cp.stdout, cp.stderr)
+
+    def ok(self, *args, **kw):
+        r = self(*args, **kw)
+        assert r.rc == 0, r
+        return r.out
+
+
+def stop_daemon(proc, timeout):
+    """TERM, then KILL after timeout seconds; reaped either way."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def image_tar(path, tmp, applets=IMAGE_APPLETS):

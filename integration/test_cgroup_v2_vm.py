@@ -12,12 +12,11 @@ import subprocess
 
 import pytest
 
+from conftest import shared_tool
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-V2VM = os.environ.get("PYRUNC_V2VM") or next(
-    (p for p in (os.path.join(os.path.dirname(REPO), "shared", "tools", "v2vm", "v2vm"),
-                 "/work/shared/tools/v2vm/v2vm") if os.access(p, os.X_OK)),
-    os.path.join(os.path.dirname(REPO), "shared", "tools", "v2vm", "v2vm"))
+V2VM = os.environ.get("PYRUNC_V2VM") or shared_tool("v2vm/v2vm")
 
 
 @pytest.mark.skipif(os.path.exists("/sys/fs/cgroup/cgroup.controllers"), reason="already on cgroup v2")

@@ -15,8 +15,8 @@ import time
 
 import pytest
 
-from conftest import Result
 from engines import (
+    EngineCli,
     Holder,
     have,
     host_net_state,
@@ -26,6 +26,7 @@ from engines import (
     remove_cgroups,
     runtime_path,
     shell_on_a_pty,
+    stop_daemon,
 )
 
 pytestmark = pytest.mark.skipif(not have("containerd", "ctr", "containerd-shim-runc-v2", "nsenter"),
@@ -50,7 +51,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 """
 
 
-class Containerd:
+class Containerd(EngineCli):
     def __init__(self, runtime, tmp):
         self.runtime = runtime
         self.binary = runtime_path(runtime)
@@ -76,16 +77,6 @@ class Containerd:
 
     def argv(self, args):
         return self.holder.cmd(["ctr", "--address", self.sock, "--namespace", self.ns] + list(args))
-
-    def __call__(self, *args, input=None, timeout=120):
-        cp = subprocess.run(self.argv(args), input=input, capture_output=True, text=True,
-                            timeout=timeout)
-        return Result(cp.returncode, cp.stdout, cp.stderr)
-
-    def ok(self, *args, **kw):
-        r = self(*args, **kw)
-        assert r.rc == 0, r
-        return r.out
 
     def new_id(self):
         self.n += 1
@@ -116,12 +107,7 @@ class Containerd:
     def close(self):
         for line in self("container", "ls", "-q").out.split():
             self.remove(line)
-        self.daemon.terminate()
-        try:
-            self.daemon.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.daemon.kill()
-            self.daemon.wait()
+        stop_daemon(self.daemon, 20)
         self.log.close()
         self.holder.close()
         return remove_cgroups(self.cgparent)

@@ -24,7 +24,18 @@ import time
 import pytest
 
 from conftest import PYRUNC, Result
-from engines import IMAGE_APPLETS, Holder, have, host_net_state, image_tar, new_tag, remove_cgroups, runtime_path
+from engines import (
+    IMAGE_APPLETS,
+    EngineCli,
+    Holder,
+    have,
+    host_net_state,
+    image_tar,
+    new_tag,
+    remove_cgroups,
+    runtime_path,
+    stop_daemon,
+)
 
 DOCKER = "/usr/bin/docker"  # Debian's client (another one may come first on PATH)
 DOCKERD = "/usr/sbin/dockerd"
@@ -39,7 +50,7 @@ REMAP_USER = "pyrunc-rl"
 STATE_ROOT = "/run/docker/runtime-runc/moby"  # dockerd gives every runtime this --root
 
 
-class Docker:
+class Docker(EngineCli):
     def __init__(self, runtime, tmp, userns=False):
         self.runtime = runtime
         self.dir = str(tmp)
@@ -77,17 +88,6 @@ class Docker:
     def argv(self, args):
         return self.holder.cmd([DOCKER, "-H", "unix:///run/docker.sock"] + list(args))
 
-    def __call__(self, *args, input=None, timeout=120):
-        stdin = None if input is not None else subprocess.DEVNULL
-        cp = subprocess.run(self.argv(args), input=input, stdin=stdin, capture_output=True,
-                            text=True, timeout=timeout, env=self.env)
-        return Result(cp.returncode, cp.stdout, cp.stderr)
-
-    def ok(self, *args, **kw):
-        r = self(*args, **kw)
-        assert r.rc == 0, r
-        return r.out
-
     def run(self, *args, **kw):
         """docker run: options, then IMAGE and the command."""
         return self("run", *args, **kw)
@@ -121,12 +121,7 @@ class Docker:
         ids = self("ps", "-aq").out.split()
         if ids:
             self("rm", "-f", *ids)
-        self.daemon.terminate()
-        try:
-            self.daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.daemon.kill()
-            self.daemon.wait()
+        stop_daemon(self.daemon, 30)
         self.log.close()
         self.holder.close()
         return remove_cgroups(self.cgparent)

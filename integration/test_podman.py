@@ -15,7 +15,17 @@ import time
 import pytest
 
 from conftest import Result
-from engines import Holder, have, host_net_state, image_tar, new_tag, remove_cgroups, runtime_path, shell_on_a_pty
+from engines import (
+    EngineCli,
+    Holder,
+    have,
+    host_net_state,
+    image_tar,
+    new_tag,
+    remove_cgroups,
+    runtime_path,
+    shell_on_a_pty,
+)
 
 pytestmark = pytest.mark.skipif(not have("podman", "conmon", "nsenter"),
                                 reason="podman/conmon not installed (scripts/setup.sh --engines)")
@@ -56,7 +66,7 @@ runroot = "/run/containers/storage"
 """
 
 
-class Podman:
+class Podman(EngineCli):
     def __init__(self, runtime, tmp):
         self.runtime = runtime
         self.dir = str(tmp)
@@ -79,17 +89,6 @@ class Podman:
 
     def argv(self, args):
         return self.holder.cmd(["podman"] + list(args))
-
-    def __call__(self, *args, input=None, timeout=120):
-        stdin = None if input is not None else subprocess.DEVNULL
-        cp = subprocess.run(self.argv(args), input=input, stdin=stdin, capture_output=True,
-                            text=True, timeout=timeout, env=self.env)
-        return Result(cp.returncode, cp.stdout, cp.stderr)
-
-    def ok(self, *args, **kw):
-        r = self(*args, **kw)
-        assert r.rc == 0, r
-        return r.out
 
     def run(self, *args, **kw):
         """podman run with this sandbox's cgroup parent; the image comes before `args`'

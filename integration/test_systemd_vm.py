@@ -17,12 +17,11 @@ import subprocess
 
 import pytest
 
+from conftest import shared_tool
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-SDVM = os.environ.get("PYRUNC_SDVM") or next(
-    (p for p in (os.path.join(os.path.dirname(REPO), "shared", "tools", "sdvm", "sdvm"),
-                 "/work/shared/tools/sdvm/sdvm") if os.access(p, os.X_OK)),
-    os.path.join(os.path.dirname(REPO), "shared", "tools", "sdvm", "sdvm"))
+SDVM = os.environ.get("PYRUNC_SDVM") or shared_tool("sdvm/sdvm")
 
 
 pytestmark = [
