@@ -93,14 +93,20 @@ def wait_gone(pid, timeout=10.0):
 def connect_console(path, low):
     """A connected socket to --console-socket, inheritable at a number >= low: connected by
     pyrunc on the host side, so the executor looks up no host path in the container."""
+    s = _connect_unix(path, "connect to the console socket")
+    return inheritable_at(s.detach(), low)
+
+
+def _connect_unix(path, what):
+    """A stream socket connected to the unix socket at path; PyruncError "<what> <path>: ..."."""
     import socket
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
         s.connect(path)
     except OSError as e:
         s.close()
-        raise PyruncError(f"connect to the console socket {path}: {e.strerror}")
-    return inheritable_at(s.detach(), low)
+        raise PyruncError(f"{what} {path}: {e.strerror}")
+    return s
 
 
 def send_pidfd(path, pid, name):
@@ -108,12 +114,8 @@ def send_pidfd(path, pid, name):
     the init's kind as the message ("standard" for create and run, "setns" for exec), as runc."""
     import array
     import socket
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    s = _connect_unix(path, "failed to dial")
     try:
-        try:
-            s.connect(path)
-        except OSError as e:
-            raise PyruncError(f"failed to dial {path}: {e.strerror}")
         fd = os.pidfd_open(pid)
         try:
             s.sendmsg([name.encode()], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))])
