@@ -41,9 +41,10 @@ def runtime_path(name):
 
 
 def have(*cmds):
-    """Whether the engine's commands are installed; with PYRUNC_REQUIRE_ENGINES=1 (set by
-    scripts/test.sh, which installs them) a missing one fails the tests instead of skipping."""
-    missing = [c for c in cmds if not shutil.which(c)]
+    """Whether the engine's commands (or files, given by absolute path) are installed; with
+    PYRUNC_REQUIRE_ENGINES=1 (set by scripts/test.sh, which installs them) a missing one fails
+    the tests instead of skipping."""
+    missing = [c for c in cmds if not (os.path.exists(c) if c.startswith("/") else shutil.which(c))]
     if missing and os.environ.get("PYRUNC_REQUIRE_ENGINES") == "1":
         raise RuntimeError(f"engine tests required, but not installed: {missing} "
                            "(scripts/setup.sh --engines)")
@@ -53,14 +54,19 @@ def have(*cmds):
 class Holder:
     """A process holding a private mount and network namespace (see the module doc)."""
 
-    SCRIPT = ("mount -t tmpfs -o mode=755 pyrunc-eng /run && "
-              "mount -t tmpfs -o mode=755 pyrunc-eng /var/lib && "
+    SCRIPT = ("mount -t tmpfs -o mode=755 pyrunc-eng /var/lib && {keep}"
+              "mount -t tmpfs -o mode=755 pyrunc-eng /run && {restore}"
               "ip link set lo up && echo $$ && exec sleep infinity")
 
-    def __init__(self):
+    def __init__(self, keep_run=()):
+        """keep_run: directories of /run that stay visible (on a systemd host: dbus and
+        systemd, for the systemd cgroup driver), moved over the new /run."""
+        keep = "".join(f"mkdir /var/lib/.keep-{d} && mount --rbind /run/{d} /var/lib/.keep-{d} && "
+                       for d in keep_run)
+        restore = "".join(f"mkdir /run/{d} && mount --move /var/lib/.keep-{d} /run/{d} && " for d in keep_run)
         self.proc = subprocess.Popen(
             ["unshare", "--mount", "--net", "--propagation", "private", "--fork",
-             "sh", "-c", self.SCRIPT], stdout=subprocess.PIPE, text=True)
+             "sh", "-c", self.SCRIPT.format(keep=keep, restore=restore)], stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         if not line.strip().isdigit():
             self.proc.kill()
@@ -147,8 +153,11 @@ def image_tar(path, tmp, applets=IMAGE_APPLETS):
     return path
 
 
-def oci_archive(path, layer_tar, ref):
-    """An OCI image layout archive (what `ctr images import` reads) with one layer."""
+def oci_archive(path, layer_tar, ref, config=None):
+    """An OCI image layout archive (what `ctr images import` reads) with one layer; `config`:
+    the image's run configuration (Env, Cmd, Entrypoint...).  The index names the image
+    (io.containerd.image.name: the name ctr gives it) and its platform, without which
+    `ctr images import` does not unpack it for the host and CRI does not see it."""
     import gzip
     import hashlib
     import io
@@ -166,7 +175,7 @@ def oci_archive(path, layer_tar, ref):
     layer = blob(gz)
     config = blob(json.dumps({
         "architecture": "amd64", "os": "linux",
-        "config": {"Env": ["PATH=/bin"], "Cmd": ["sh"]},
+        "config": config or {"Env": ["PATH=/bin"], "Cmd": ["sh"]},
         "rootfs": {"type": "layers",
                    "diff_ids": [f"sha256:{hashlib.sha256(raw).hexdigest()}"]}}).encode())
     manifest = blob(json.dumps({
@@ -175,6 +184,7 @@ def oci_archive(path, layer_tar, ref):
         "layers": [dict(layer, mediaType="application/vnd.oci.image.layer.v1.tar+gzip")]}).encode())
     index = {"schemaVersion": 2, "manifests": [dict(
         manifest, mediaType="application/vnd.oci.image.manifest.v1+json",
+        platform={"architecture": "amd64", "os": "linux"},
         annotations={"org.opencontainers.image.ref.name": ref,
                      "io.containerd.image.name": ref})]}
 

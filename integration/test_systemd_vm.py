@@ -30,13 +30,13 @@ pytestmark = [
 ]
 
 
-def _run(vm, tmp_path, select, jobs=2):
+def _run(vm, tmp_path, select, jobs=2, files="integration/test_systemd.py", env=""):
     if not os.access(SDVM, os.X_OK):
         pytest.fail(f"{SDVM} not found: the systemd tests need it (scripts/test.sh sets it up)")
     import sys
     pytest_bin = os.path.join(os.path.dirname(sys.executable), "pytest")  # not -m: no checkout on sys.path
-    cmd = (f"cd {REPO} && {pytest_bin} -p no:cacheprovider -q -rs -n {jobs} --durations=8 "
-           f"integration/test_systemd.py {select} > /out/log 2>&1; rc=$?; tail -5 /out/log; "
+    cmd = (f"cd {REPO} && {env} {pytest_bin} -p no:cacheprovider -q -rs -n {jobs} --durations=8 "
+           f"{files} {select} > /out/log 2>&1; rc=$?; tail -5 /out/log; "
            # what systemd and the kernel saw, for a failure that does not show in pytest's output
            "[ $rc = 0 ] || journalctl -b --no-pager -o short-monotonic > /out/journal 2>&1; exit $rc")
     out = tmp_path / "out"
@@ -65,7 +65,9 @@ def _run(vm, tmp_path, select, jobs=2):
 
 
 def test_systemd_suite_in_a_systemd_vm(tmp_path):
-    log = _run(SDVM, tmp_path, "")
+    # with Kubernetes' node path as kubeadm configures it: CRI with SystemdCgroup = true
+    log = _run(SDVM, tmp_path, "", files="integration/test_systemd.py integration/test_cri.py",
+               env="PYRUNC_CRI_SYSTEMD=1")
     last = log.splitlines()[-1]
     # everything ran but the hybrid host's own test (with pyrunc and with runc)
     assert " passed" in last and "failed" not in last and "2 skipped" in last, log[-3000:]

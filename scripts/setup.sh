@@ -24,7 +24,9 @@ ENGINE_PKGS=""
 if [ "${1:-}" = "--engines" ]; then
   # (dbus-user-session: the user bus of a user's systemd, for rootless --systemd-cgroup in
   # the systemd VM, which runs this machine's own files)
-  PKGS="$PKGS podman conmon netavark iptables containerd dbus-user-session"
+  # (containernetworking-plugins and catatonit: the pods' network and pause image of the
+  # CRI tests, integration/test_cri.py)
+  PKGS="$PKGS podman conmon netavark iptables containerd dbus-user-session containernetworking-plugins catatonit"
   ENGINE_PKGS="docker.io"
 fi
 missing() {
