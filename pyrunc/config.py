@@ -76,7 +76,6 @@ def id_list(text, field, source=SOURCE, top=MAX_LIST_ID):
 # Fields that later work implements.  Until then a config that sets them is refused.
 NOT_YET = [
     ("linux", "intelRdt"),
-    ("linux", "netDevices"),
 ]
 
 
@@ -253,7 +252,7 @@ class Spec:
                  "domainname", "mounts", "hooks", "annotations", "namespaces", "uid_mappings",
                  "gid_mappings", "devices", "cgroups_path", "resources", "sysctl", "seccomp",
                  "rootfs_propagation", "masked_paths", "readonly_paths", "mount_label",
-                 "time_offsets", "personality", "memory_policy", "doc")
+                 "time_offsets", "personality", "memory_policy", "net_devices", "doc")
 
     def new_ns(self, t):
         """Does the container get a new namespace of type t?"""
@@ -371,6 +370,10 @@ def build(cfg, bundle):
             raise _err(f"linux.namespaces[{i}]", f"duplicate namespace {n['type']!r}")
         ns[n["type"]] = n.get("path") or ""
     s.namespaces = ns
+    s.net_devices = {}
+    if linux.get("netDevices") is not None:
+        from .netdevices import check as check_net_devices
+        s.net_devices = check_net_devices(linux["netDevices"], ns)
     if "mount" not in ns:
         # the runtime's mount namespace is shared (as under runc and crun): the mounts are
         # made there, inside the rootfs, and delete detaches them; what would change the

@@ -41,6 +41,9 @@ def check(spec):
     if os.geteuid() != 0 and not spec.new_ns("user"):
         raise ConfigError("a rootless container needs a new user namespace "
                           "(linux.namespaces with type user, and uid/gid mappings)", source="config.json")
+    if spec.net_devices:
+        raise ConfigError("network devices are not supported for rootless containers", field="linux.netDevices",
+                          source="config.json")
     for m in spec.mounts:
         if m.idmapped():
             raise ConfigError("id-mapped mounts are not supported for rootless containers",

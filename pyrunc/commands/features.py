@@ -46,7 +46,7 @@ def document():
             "intelRdt": {"enabled": False},
             "memoryPolicy": {"modes": sorted(MEMPOLICY_MODES), "flags": sorted(MEMPOLICY_FLAGS)},
             "mountExtensions": {"idmap": {"enabled": True}},
-            "netDevices": {"enabled": False},
+            "netDevices": {"enabled": True},
         },
         "annotations": {
             "org.opencontainers.pyrunc.version": __version__,

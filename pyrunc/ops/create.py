@@ -310,6 +310,11 @@ class Creation:
         if spec.new_ns("user"):
             from ..idmap import write
             write(self.pid, spec.uid_mappings, spec.gid_mappings)
+        if spec.net_devices:
+            # (as runc: once the init's network namespace exists, before the hooks; a failure
+            # kills the init, and the kernel takes the devices back with its namespace)
+            from ..netdevices import move
+            move(spec.net_devices, self.pid)
         if self.req.pidfd_socket:
             from ..fdutil import send_pidfd
             send_pidfd(os.path.abspath(self.req.pidfd_socket), self.pid, "standard")
