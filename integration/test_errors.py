@@ -136,6 +136,9 @@ BAD_CONFIGS = [
      ["linux.personality.domain", "LINUX64"]),
     ("personality-flags", set_in(["linux", "personality"], {"domain": "LINUX", "flags": ["X"]}),
      ["linux.personality.flags", "defines no personality flags"]),
+    # this host's CPUs have no RDT: no resctrl (tests/test_intelrdt.py has the rest)
+    ("intel-rdt", set_in(["linux", "intelRdt"], {"closID": "gold", "l3CacheSchema": "L3:0=f"}),
+     ["config.json: linux.intelRdt is set, but Intel RDT is not enabled on this host"]),
     ("mempolicy-mode", set_in(["linux", "memoryPolicy"], {"mode": "MPOL_NOPE"}), ["linux.memoryPolicy.mode"]),
     ("mempolicy-nodes", set_in(["linux", "memoryPolicy"], {"mode": "MPOL_BIND", "nodes": "0-x"}),
      ["linux.memoryPolicy.nodes", "0-x"]),
@@ -323,3 +326,17 @@ def test_systemd_cgroup_refused_clearly(env, tmp_path, cgpath, needle):
     b = env.bundle(["true"], patch=lambda c: c["linux"].update(cgroupsPath=cgpath))
     r, log = pyrunc_logged(env, tmp_path, "--systemd-cgroup", "run", "--bundle", b, env.new_id())
     check_failed(env, r, log, needle if "not running" in needle else "expected cgroupsPath")
+
+
+def test_update_rdt_schema_without_a_group(env, tmp_path):
+    """update --l3-cache-schema / --mem-bw-schema of a container without linux.intelRdt: an
+    error, and the container's resources unchanged (checked before anything is written)."""
+    cid = env.new_id()
+    b = env.bundle(["sleep", "100"], patch=lambda c: c["linux"].update(resources={"pids": {"limit": 50}}))
+    assert env.pyrunc("run", "-d", "--bundle", b, cid).rc == 0
+    try:
+        r = env.pyrunc("update", "--pids-limit", "60", "--l3-cache-schema", "L3:0=f", cid)
+        assert r.rc == 1 and r.err.strip().endswith("has no Intel RDT group (linux.intelRdt was not set at create)"), r
+        assert json.loads((tmp_path / "state" / cid / "state.json").read_text())["resources"]["pids"]["limit"] == 50
+    finally:
+        env.pyrunc("delete", "--force", cid)

@@ -74,9 +74,7 @@ def id_list(text, field, source=SOURCE, top=MAX_LIST_ID):
 
 
 # Fields that later work implements.  Until then a config that sets them is refused.
-NOT_YET = [
-    ("linux", "intelRdt"),
-]
+NOT_YET = []  # (section, key) of fields refused as not supported yet: none now
 
 
 def clean(path):
@@ -252,7 +250,7 @@ class Spec:
                  "domainname", "mounts", "hooks", "annotations", "namespaces", "uid_mappings",
                  "gid_mappings", "devices", "cgroups_path", "resources", "sysctl", "seccomp",
                  "rootfs_propagation", "masked_paths", "readonly_paths", "mount_label",
-                 "time_offsets", "personality", "memory_policy", "net_devices", "doc")
+                 "time_offsets", "personality", "memory_policy", "net_devices", "intel_rdt", "doc")
 
     def new_ns(self, t):
         """Does the container get a new namespace of type t?"""
@@ -370,6 +368,8 @@ def build(cfg, bundle):
             raise _err(f"linux.namespaces[{i}]", f"duplicate namespace {n['type']!r}")
         ns[n["type"]] = n.get("path") or ""
     s.namespaces = ns
+    # (checked against the host's resctrl by create, which knows the container's id)
+    s.intel_rdt = linux.get("intelRdt")
     s.net_devices = {}
     if linux.get("netDevices") is not None:
         from .netdevices import check as check_net_devices

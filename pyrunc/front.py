@@ -44,7 +44,7 @@ def record(c):
     from .state import private_pid_ns
     if not private_pid_ns(d):
         python.add("kill")  # SIGKILL reaches the whole cgroup: ops/kill.py
-    if hooks.get("poststop") or d.get("shared_mounts"):
+    if hooks.get("poststop") or d.get("shared_mounts") or d.get("intel_rdt"):
         python.add("delete")
     mgr = c.cgroup
     info = mgr.front() if mgr.kind == "fs" else None

@@ -43,7 +43,7 @@ def document():
             },
             "apparmor": {"enabled": True},  # supported (applied where the host has it), as runc
             "selinux": {"enabled": True},
-            "intelRdt": {"enabled": False},
+            "intelRdt": {"enabled": True, "schemata": True, "monitoring": True},
             "memoryPolicy": {"modes": sorted(MEMPOLICY_MODES), "flags": sorted(MEMPOLICY_FLAGS)},
             "mountExtensions": {"idmap": {"enabled": True}},
             "netDevices": {"enabled": True},

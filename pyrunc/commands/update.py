@@ -62,8 +62,6 @@ def request_from_flags(a):
             r["memory"][key] = ram_bytes(getattr(a, flag), flag.replace("_", "-"))
     if a.pids_limit is not None:
         r["pids"]["limit"] = _int(a.pids_limit, "pids-limit", signed=True)
-    if a.l3_cache_schema or a.mem_bw_schema:
-        raise UsageError("Intel RDT is not supported by pyrunc (--l3-cache-schema, --mem-bw-schema)")
     return r
 
 
@@ -104,4 +102,11 @@ def main(a):
         if c.status() == "stopped":
             raise StateError(f"cannot update a stopped container: {a.id}")
         req = request_from_json(a.resources) if a.resources else request_from_flags(a)
+        rdt = None
+        if a.l3_cache_schema or a.mem_bw_schema:
+            # (as runc: checked first, written after the cgroup resources)
+            from .. import intelrdt
+            rdt = intelrdt.update_lines(c.data.get("intel_rdt"), a.l3_cache_schema, a.mem_bw_schema)
         update(c, req)
+        if rdt:
+            intelrdt.write_lines(c.data["intel_rdt"], rdt)

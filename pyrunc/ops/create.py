@@ -107,6 +107,8 @@ class Creation:
         self.console_fd = -1
         self.tree_fds = {}
         self.shared_mounts = None
+        self.rdt_plan = None
+        self.rdt = None
         self.ex = None
         self.pid = 0
         self.created = _rfc3339(time.time())
@@ -139,6 +141,9 @@ class Creation:
             rl.check(spec)
         if not os.path.isdir(spec.root_path):
             raise PyruncError(f"rootfs ({spec.root_path}) does not exist or is not a directory")
+        if spec.intel_rdt is not None:
+            from .. import intelrdt
+            self.rdt_plan = intelrdt.plan(spec.intel_rdt, req.id, intelrdt.root())
         terminal = spec.process.terminal
         if terminal and not (self.console_socket or self.console):
             raise UsageError("process.terminal is true: --console-socket is required")
@@ -297,12 +302,18 @@ class Creation:
             self.record()
             self.ex.release()
 
-    def between(self):
+    def between(self, undo):
         """After the init's pid is known, before it goes on."""
         self.pid = self.ex.wait_pid()
         self.record()  # the init may outlive this process from here on: note it first
         self.cg.placed()  # the init is in its cgroups (the executor joined them)
         spec = self.spec
+        if self.rdt_plan:
+            # (as runc: with the cgroups, by the runtime; the init's children inherit its group)
+            from .. import intelrdt
+            self.rdt = intelrdt.apply(self.rdt_plan, self.pid)
+            undo.callback(intelrdt.destroy, self.rdt)
+            self.record()
         if spec.process.oom_score_adj is not None:
             # from the host side, before the init enters a user namespace (as runc)
             from ..fdutil import write_oom_score_adj
@@ -362,6 +373,7 @@ class Creation:
             "cgroup": self.cg.record(),
             "no_new_keyring": req.no_new_keyring,  # exec follows create's choice, as runc
             "shared_mounts": self.shared_mounts,
+            "intel_rdt": self.rdt,
             "resources": spec.resources, "devices": linux.get("devices") or [],
             "config": {"process": spec.process.doc, "hooks": spec.hooks_doc(),
                        "seccomp": spec.seccomp, "namespaces": linux.get("namespaces") or [],
@@ -393,7 +405,7 @@ def create(req, spec=None, console=None, keep_lock=False):
         cr.host_objects(undo)
         cr.launch(undo, host)
         cr.attach()
-        cr.between()
+        cr.between(undo)
         cr.ready()
         cr.save()
         undo.keep()  # made: nothing to undo

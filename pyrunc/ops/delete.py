@@ -28,6 +28,14 @@ def destroy(c):
         c.unlock()
         raise CgroupError(f"cannot remove the cgroups of {c.id}: {', '.join(left)} (still busy); "
                           "the state is kept, try delete again")
+    if c.data.get("intel_rdt"):
+        from ..intelrdt import destroy as destroy_rdt
+        try:
+            destroy_rdt(c.data["intel_rdt"])
+        except OSError as e:
+            c.unlock()
+            raise PyruncError(f"cannot remove the Intel RDT group of {c.id}: {e.strerror}; "
+                              "the state is kept, try delete again")
     c.remove_dir()
     hooks = (c.data.get("config") or {}).get("hooks") or {}
     if hooks.get("poststop"):
