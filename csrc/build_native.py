@@ -9,6 +9,7 @@
   container's init, in its own user namespace, is not privileged over the filesystem.
 - umount2(2): a container without a mount namespace of its own leaves its mounts in the
   runtime's namespace, and delete detaches them.
+- mount(2) MS_BIND|MS_REC: restore hands CRIU the rootfs as a mount point of its own.
 """
 
 from cffi import FFI
@@ -25,6 +26,7 @@ int pyrunc_bpf_detach_id(int cgroup_fd, unsigned int id);
 int pyrunc_userns_fd(const char *uid_map, const char *gid_map);
 int pyrunc_idmapped_tree(const char *path, int userns_fd, int rbind, int recursive);
 int pyrunc_open_tree(const char *path, int rbind);
+int pyrunc_rbind(const char *source, const char *target);
 """)
 ffibuilder.set_source("pyrunc._native", """
 #include <stdint.h>
@@ -130,6 +132,11 @@ static int pyrunc_open_tree(const char *path, int rbind)
     int fd = (int)syscall(SYS_open_tree, AT_FDCWD, path,
                           OPEN_TREE_CLONE | O_CLOEXEC | (rbind ? AT_RECURSIVE : 0));
     return fd < 0 ? -errno : fd;
+}
+
+static int pyrunc_rbind(const char *source, const char *target)
+{
+    return mount(source, target, NULL, MS_BIND | MS_REC, NULL) < 0 ? -errno : 0;
 }
 
 static int pyrunc_detach_mount(const char *path)

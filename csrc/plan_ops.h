@@ -55,7 +55,8 @@ enum plan_op {
 	OP_PERSONALITY = 44, /* persona */
 	OP_AFFINITY = 45, /* cpus */
 	OP_MEMPOLICY = 46, /* mode nodes */
-	OP_MAX = 47
+	OP_DEVNULL = 47, /* - */
+	OP_MAX = 48
 };
 
 #define OPT_CLONE_DUMPABLE 1
@@ -118,6 +119,7 @@ static const struct { short min, max; const char *name; } plan_op_info[OP_MAX] =
 	[OP_PERSONALITY] = {1, 1, "personality"},
 	[OP_AFFINITY] = {1, 1, "affinity"},
 	[OP_MEMPOLICY] = {2, 2, "mempolicy"},
+	[OP_DEVNULL] = {0, 0, "devnull"},
 };
 
 #endif

@@ -687,6 +687,32 @@ static void check_devnull(int fd)
 		fail(0, "the host /dev/null is not the null device");
 }
 
+/* Stdio that is the null device (the host's /dev/null, given by the caller) becomes the
+ * container's own /dev/null, as runc's init reopens it: a process's descriptors then name
+ * a file of the container (CRIU can checkpoint it; /proc/1/fd/0 shows no host mount). */
+static void op_devnull(void)
+{
+	struct stat st, null;
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY), i;
+
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return;
+		FAIL("open the container's /dev/null");
+	}
+	if (fstat(fd, &null) < 0)
+		FAIL("stat the container's /dev/null");
+	for (i = 0; i < 3 && S_ISCHR(null.st_mode) && null.st_rdev == makedev(1, 3); i++) {
+		if (fstat(i, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != null.st_rdev)
+			continue;
+		if (st.st_dev == null.st_dev && st.st_ino == null.st_ino)
+			continue; /* already the container's */
+		if (dup3(fd, i, 0) < 0)
+			FAIL("reopen /dev/null as fd %d", i);
+	}
+	close(fd);
+}
+
 static void op_mask(const char *path)
 {
 	struct stat st;
@@ -1775,6 +1801,7 @@ static void run_op(struct op *o)
 		if (personality((unsigned long)num(o->argv[0])) < 0)
 			FAIL("personality %s", o->argv[0]);
 		break;
+	case OP_DEVNULL: op_devnull(); break;
 	case OP_NNP:
 		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 			FAIL("set no_new_privs");

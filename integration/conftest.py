@@ -21,7 +21,7 @@ PYRUNC = os.path.join(BIN, "pyrunc")
 BUSYBOX = "/bin/busybox"
 APPLETS = ("sh ls cat echo id hostname domainname mount ps true false sleep grep readlink env "
            "touch mkdir stat umask head wc tr sed printf test ln rm kill uname awk cut "
-           "dd mknod chmod nproc").split()
+           "dd mknod chmod nproc nc ip").split()
 
 if os.geteuid() != 0:
     pytest.skip("integration tests run as root", allow_module_level=True)
@@ -33,6 +33,21 @@ def shared_tool(rel):
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     paths = (os.path.join(os.path.dirname(repo), "shared", "tools", rel), "/work/shared/tools/" + rel)
     return next((p for p in paths if os.access(p, os.X_OK)), paths[0])
+
+
+CRIU_CACHE = "/var/cache/pyrunc-test/criu4"
+
+
+def criu_path():
+    """A criu that works on this kernel: $PYRUNC_CRIU, or the Debian 13 criu that
+    scripts/test.sh fetches (../shared/tools/criu4: Debian 12's fails on 6.18), or None;
+    with PYRUNC_REQUIRE_ENGINES=1 (test.sh) a missing one is an error, not a skip."""
+    for p in (os.environ.get("PYRUNC_CRIU"), os.path.join(CRIU_CACHE, "criu")):
+        if p and os.access(p, os.X_OK):
+            return p
+    if os.environ.get("PYRUNC_REQUIRE_ENGINES") == "1":
+        raise RuntimeError("checkpoint tests required, but no criu: scripts/test.sh fetches it (PYRUNC_CRIU)")
+    return None
 
 
 def make_rootfs(path):

@@ -2,10 +2,9 @@
 spoken to containerd's CRI plugin over gRPC without generated code.
 
 The messages are described here by their field numbers as the CRI API (k8s.io/cri-api,
-runtime/v1/api.proto) defines them, and encoded and decoded by a small protobuf wire codec:
-a message is a dict of field names; unknown fields of an answer are skipped.  Field types:
-"s" string, "y" bytes, "i" int32/int64/uint (varint, negative as two's complement), "b" bool,
-"map" map<string,string>, a message name for a nested message; a leading "*" repeats.
+runtime/v1/api.proto) defines them, and encoded and decoded by pyrunc's own small protobuf
+wire codec (pyrunc/protowire.py, which also speaks CRIU's RPC): a message is a dict of field
+names; unknown fields of an answer are skipped.
 """
 
 RUNTIME = "/runtime.v1.RuntimeService/"
@@ -111,118 +110,14 @@ METHODS = {
 MESSAGES["ContainerStatsRequest"] = MESSAGES["ContainerIdRequest"]
 
 
-def _varint(n):
-    n &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def _key(num, wire):
-    return _varint(num << 3 | wire)
-
-
-def _one(num, kind, value):
-    if kind == "i" or kind == "b":
-        return _key(num, 0) + _varint(int(value))
-    if kind == "s":
-        value = value.encode()
-    elif kind == "map":
-        return b"".join(_one(num, "Entry", {"key": k, "value": v}) for k, v in value.items())
-    elif kind != "y":
-        value = encode(kind, value)
-    return _key(num, 2) + _varint(len(value)) + value
-
-
-MESSAGES["Entry"] = {"key": (1, "s"), "value": (2, "s")}
-
-
 def encode(name, doc):
-    """The wire form of message `name` from a dict of its fields."""
-    fields = MESSAGES[name]
-    out = bytearray()
-    for field, value in doc.items():
-        num, kind = fields[field]  # KeyError: a field this module does not describe
-        if kind.startswith("*"):
-            for v in value:
-                out += _one(num, kind[1:], v)
-        else:
-            out += _one(num, kind, value)
-    return bytes(out)
-
-
-def _read_varint(data, i):
-    n = shift = 0
-    while True:
-        b = data[i]
-        i += 1
-        n |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return n, i
-
-
-def _raw(data):
-    """(field number, wire type, value) of each field on the wire."""
-    i = 0
-    while i < len(data):
-        key, i = _read_varint(data, i)
-        num, wire = key >> 3, key & 7
-        if wire == 0:
-            v, i = _read_varint(data, i)
-        elif wire == 2:
-            n, i = _read_varint(data, i)
-            v, i = data[i:i + n], i + n
-        elif wire == 1:
-            v, i = int.from_bytes(data[i:i + 8], "little"), i + 8
-        elif wire == 5:
-            v, i = int.from_bytes(data[i:i + 4], "little"), i + 4
-        else:
-            raise ValueError(f"protobuf wire type {wire} (field {num}) not understood")
-        yield num, wire, v
-
-
-def _value(kind, wire, v):
-    if kind == "i":
-        return v - (1 << 64) if v >= 1 << 63 else v
-    if kind == "b":
-        return bool(v)
-    if kind == "s":
-        return bytes(v).decode()
-    if kind == "y":
-        return bytes(v)
-    return decode(kind, v)
+    from pyrunc import protowire
+    return protowire.encode(MESSAGES, name, doc)
 
 
 def decode(name, data):
-    """A dict of the fields of message `name` in `data` (proto3: absent fields are absent)."""
-    by_num = {num: (field, kind) for field, (num, kind) in MESSAGES[name].items()}
-    doc = {}
-    for num, wire, v in _raw(bytes(data)):
-        if num not in by_num:
-            continue
-        field, kind = by_num[num]
-        if kind == "map":
-            entry = decode("Entry", v)
-            doc.setdefault(field, {})[entry.get("key", "")] = entry.get("value", "")
-        elif kind.startswith("*"):
-            if kind == "*i" and wire == 2:  # packed
-                i, vals = 0, []
-                while i < len(v):
-                    x, i = _read_varint(v, i)
-                    vals.append(_value("i", 0, x))
-                doc.setdefault(field, []).extend(vals)
-            else:
-                doc.setdefault(field, []).append(_value(kind[1:], wire, v))
-        else:
-            doc[field] = _value(kind, wire, v)
-    return doc
+    from pyrunc import protowire
+    return protowire.decode(MESSAGES, name, data)
 
 
 class RuntimeService:

@@ -53,6 +53,20 @@ _UPDATE = {name: (name.replace("-", "_"), "str") for name in (
 _UPDATE.update({"resources": ("resources", "str"), "r": ("resources", "str"),
                 "cpu-shares": ("cpu_share", "str")})
 
+_CHECKPOINT = {name: (name.replace("-", "_"), "str") for name in (
+    "image-path", "work-path", "parent-path", "page-server", "manage-cgroups-mode")}
+_CHECKPOINT.update({name: (name.replace("-", "_"), "bool") for name in (
+    "leave-running", "tcp-established", "tcp-skip-in-flight", "link-remap", "ext-unix-sk", "shell-job",
+    "lazy-pages", "file-locks", "pre-dump", "auto-dedup")})
+_CHECKPOINT.update({"status-fd": ("status_fd", "int"), "empty-ns": ("empty_ns", "list")})
+_RESTORE = {name: (name.replace("-", "_"), "str") for name in (
+    "console-socket", "image-path", "work-path", "manage-cgroups-mode", "bundle", "pid-file", "lsm-profile",
+    "lsm-mount-context")}
+_RESTORE.update({name: (name.replace("-", "_"), "bool") for name in (
+    "tcp-established", "ext-unix-sk", "shell-job", "file-locks", "detach", "no-subreaper", "no-pivot",
+    "auto-dedup", "lazy-pages")})
+_RESTORE.update({"b": ("bundle", "str"), "d": ("detach", "bool"), "empty-ns": ("empty_ns", "list")})
+
 # command -> (module, flags, positional names, minimum positionals, usage)
 COMMANDS = {
     "create": ("create", _CREATE, ["id"], 1, "create [options] <container-id>"),
@@ -76,12 +90,14 @@ COMMANDS = {
     "features": ("features", {}, [], 0, "features"),
     "exec": ("exec", _EXEC, ["id", "*args"], 1,
              "exec [options] <container-id> <command> [args...] | exec -p process.json <container-id>"),
+    "checkpoint": ("checkpoint", _CHECKPOINT, ["id"], 1, "checkpoint [options] <container-id>"),
+    "restore": ("restore", _RESTORE, ["id"], 1, "restore [options] <container-id>"),
     "spec": ("spec", {"bundle": ("bundle", "str"), "b": ("bundle", "str"),
                       "rootless": ("rootless", "bool")}, [], 0, "spec [--bundle DIR] [--rootless]"),
 }
 
 # Commands that later issues bring; until then they fail clearly instead of pretending.
-NOT_YET = ("checkpoint", "restore")
+NOT_YET = ()
 
 USAGE = """usage: pyrunc [global options] command [command options] [arguments...]
 
@@ -98,6 +114,8 @@ commands:
   events   a container's statistics and OOM events
   features what this runtime supports (runtime-spec features document)
   exec     run a new process in a container
+  checkpoint  save a running container with CRIU
+  restore  restore a container from a checkpoint
 
 global options:
   --root DIR            state directory (default /run/pyrunc)
@@ -107,6 +125,7 @@ global options:
   --systemd-cgroup      create: systemd makes the container's cgroup (a transient unit;
                         cgroupsPath "slice:prefix:name")
   --rootless VALUE      true, false or auto (default auto)
+  --criu PATH           the criu binary of checkpoint and restore (default: criu in $PATH)
   --version, -v         print the version
 """ % SPEC_VERSION
 
@@ -277,7 +296,7 @@ def main(argv=None):
             raise UsageError(f"no such command: {cmd}")
         modname, table, posnames, minpos, usage = COMMANDS[cmd]
         table = dict(table, help=("help", "bool"), h=("help", "bool"))
-        a = Args(table, [p.lstrip("*") for p in posnames] + ["root", "rootless_mode", "cgroup_manager"])
+        a = Args(table, [p.lstrip("*") for p in posnames] + ["root", "rootless_mode", "cgroup_manager", "criu"])
         rest_args = posnames and posnames[-1].startswith("*")
         if rest_args:
             # ps: everything after the id goes to ps(1)
@@ -299,6 +318,7 @@ def main(argv=None):
         a.rootless_mode = g.rootless
         # a container's manager is recorded at create: later commands use it, whatever flag
         a.cgroup_manager = "systemd" if g.systemd_cgroup else "fs"
+        a.criu = g.criu
         mod = __import__(f"pyrunc.commands.{modname}", fromlist=["main"])
         return mod.main(a) or 0
     except PyruncError as e:

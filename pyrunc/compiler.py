@@ -147,6 +147,7 @@ def compile_create(spec, host, inp):
         plan.add("ROOT_READONLY", field="root.readonly")
     mode = "jail" if shared_mnt else "move" if inp.no_pivot else "pivot"
     plan.add("PIVOT", PIVOT_MODES[mode])
+    plan.add("DEVNULL")  # stdio on the host's /dev/null: the container's instead (as runc)
     if prop:
         plan.add("ROOT_PROPAGATION", root_flag, field="linux.rootfsPropagation")
     if spec.hostname:

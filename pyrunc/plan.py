@@ -75,6 +75,7 @@ OPS = {
     "AFFINITY": (45, ("cpus",), {}),
     "MEMPOLICY": (46, ("mode", "nodes"), {}),
     "SCHED": (43, ("policy", "flags", "nice", "priority", "runtime", "deadline", "period"), {}),
+    "DEVNULL": (47, (), {}),
 }
 
 # PIVOT's mode

@@ -26,7 +26,8 @@ if [ "${1:-}" = "--engines" ]; then
   # the systemd VM, which runs this machine's own files)
   # (containernetworking-plugins and catatonit: the pods' network and pause image of the
   # CRI tests, integration/test_cri.py)
-  PKGS="$PKGS podman conmon netavark iptables containerd dbus-user-session containernetworking-plugins catatonit"
+  # (criu: checkpoint/restore, run in the VM where Debian 12's criu supports the kernel)
+  PKGS="$PKGS podman conmon netavark iptables containerd dbus-user-session containernetworking-plugins catatonit criu"
   ENGINE_PKGS="docker.io"
 fi
 missing() {

@@ -25,6 +25,16 @@ if [ "${PYRUNC_SKIP_SDVM:-}" != 1 ] && [ -x "$SDVM_DIR/setup.sh" ]; then
   "$SDVM_DIR/setup.sh" >/dev/null
   export PYRUNC_SDVM="$SDVM_DIR/sdvm"
 fi
+# checkpoint/restore: Debian 12's criu (setup.sh --engines) fails on this host's kernel; Debian
+# 13's works and is fetched into a directory by ../shared/tools/criu4 (nothing of the system
+# changes); integration/test_checkpoint.py gives it to the runtimes with --criu
+CRIU4_DIR=${PYRUNC_CRIU4_DIR:-$(cd .. && pwd)/shared/tools/criu4}
+[ -x "$CRIU4_DIR/get-criu4.sh" ] || CRIU4_DIR=/work/shared/tools/criu4
+if [ -z "${PYRUNC_CRIU:-}" ] && [ -x "$CRIU4_DIR/get-criu4.sh" ]; then
+  CRIU_CACHE=/var/cache/pyrunc-test/criu4
+  [ -x "$CRIU_CACHE/criu" ] || "$CRIU4_DIR/get-criu4.sh" "$CRIU_CACHE" >/dev/null
+  export PYRUNC_CRIU="$CRIU_CACHE/criu"
+fi
 # the code's own checks first: lint (ruff, pyproject.toml), the C style (csrc/.clang-format),
 # the C parts built with -Werror and the executor's protocol test (csrc/Makefile)
 .venv/bin/ruff check pyrunc tests integration bench csrc/build_native.py csrc/build_seccomp.py setup.py

@@ -56,8 +56,10 @@ def test_version_text(monkeypatch):
 def test_main_errors(capsys):
     assert cli.main(["nosuch"]) == 1
     assert "no such command" in capsys.readouterr().err
-    assert cli.main(["checkpoint", "x"]) == 1
-    assert "not implemented yet" in capsys.readouterr().err
+    assert cli.main(["--root", "/nonexistent-pyrunc-root", "checkpoint", "x"]) == 1
+    assert "container 'x' does not exist" in capsys.readouterr().err
+    assert cli.main(["restore", "--bogus", "x"]) == 1
+    assert "flag provided but not defined: -bogus" in capsys.readouterr().err
     assert cli.main(["--root", "/nonexistent-pyrunc-root", "exec", "x", "true"]) == 255
     assert "exec failed: container 'x' does not exist" in capsys.readouterr().err
 

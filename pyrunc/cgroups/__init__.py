@@ -5,6 +5,7 @@ A manager owns one container's cgroups from `create` to `delete`.  Its interface
     create(resources, devices)   make the cgroups, restrict devices, apply the resources
     join_args()                  [(hierarchy version, directory)] for the plan's CGROUP_JOIN
     placed() / undo()            after the executor joined them / after a failed create
+    enter(pid)                   put a process of pyrunc's in them (restore: criu)
     mount_sources(host)          {hierarchy key: directory} for /sys/fs/cgroup in the container
     freeze() thaw() frozen()     pause and resume (thaw_quietly for cleanup paths)
     pids() kill_all(sig)         every process in the cgroup and below it

@@ -312,6 +312,12 @@ class FsManager:
     def mount_sources(self):
         return dict(self.paths)
 
+    def enter(self, pid):
+        """Put a process of pyrunc's (restore: criu, whose restored tree then starts in
+        the container's cgroups) into every directory of the container."""
+        for path in self.paths.values():
+            _write(os.path.join(path, "cgroup.procs"), str(pid))
+
     def placed(self):
         """The init is in its cgroups and the executor's first stage has exited."""
         if self._lock is not None:

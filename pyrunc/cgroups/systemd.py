@@ -443,6 +443,10 @@ class SystemdManager(FsManager):
         super().create(res, self._devices, inside=(pid,))
         self._tasks_later = pids_limit == 1
 
+    def enter(self, pid):
+        """restore: the unit starts with criu in it (the restored tree is born there)."""
+        self.attach(pid)
+
     def _check_placed(self, pid):
         """Where systemd really put the process (the computed path could differ on a host
         with an unusual layout): trust /proc."""

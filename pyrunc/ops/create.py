@@ -374,6 +374,8 @@ class Creation:
             "no_new_keyring": req.no_new_keyring,  # exec follows create's choice, as runc
             "shared_mounts": self.shared_mounts,
             "intel_rdt": self.rdt,
+            # what checkpoint tells CRIU is mounted from outside the container (ops/checkpoint.py)
+            "criu": {"binds": [m.destination for m in spec.mounts if m.is_bind()], "masked": spec.masked_paths},
             "resources": spec.resources, "devices": linux.get("devices") or [],
             "config": {"process": spec.process.doc, "hooks": spec.hooks_doc(),
                        "seccomp": spec.seccomp, "namespaces": linux.get("namespaces") or [],
