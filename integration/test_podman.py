@@ -80,7 +80,16 @@ class Podman(EngineCli):
         storage = os.path.join(self.dir, "storage.conf")
         with open(storage, "w") as f:
             f.write(STORAGE_CONF.format(dir=self.dir))
-        self.env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": self.dir,
+        path = "/usr/sbin:/usr/bin:/sbin:/bin"
+        from conftest import criu_path
+        self.criu = criu_path()
+        if self.criu:
+            # podman finds criu in $PATH (and so do the runtimes it calls): the one that works
+            # on this kernel (test_checkpoint.py)
+            os.makedirs(os.path.join(self.dir, "criu-bin"))
+            os.symlink(self.criu, os.path.join(self.dir, "criu-bin", "criu"))
+            path = os.path.join(self.dir, "criu-bin") + ":" + path
+        self.env = {"PATH": path, "HOME": self.dir,
                     "CONTAINERS_CONF": conf, "CONTAINERS_STORAGE_CONF": storage,
                     "CONTAINERS_REGISTRIES_CONF": os.path.join(self.dir, "registries.conf")}
         with open(self.env["CONTAINERS_REGISTRIES_CONF"], "w") as f:
@@ -335,3 +344,39 @@ def open_fds(ls_out):
         if " -> " in line and not line.rstrip().endswith("/fd"):
             fds.append(line.split(" -> ")[0].split()[-1])
     return fds
+
+
+def test_checkpoint_restore(podman, tmp_path):
+    """podman container checkpoint/restore, and --export/--import (a migration's way), with
+    the runtime's checkpoint and restore doing the work through CRIU."""
+    if not podman.criu:
+        pytest.skip("no working criu (test_checkpoint.py)")
+    counter = ("sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done")
+    cid = detached(podman, *counter)
+
+    def count():
+        r = podman("exec", cid, "cat", "/tmp/count")
+        assert r.rc == 0, r
+        return int(r.out)
+
+    for _ in range(100):
+        if count() >= 5:
+            break
+        time.sleep(0.1)
+    podman.ok("container", "checkpoint", cid)
+    assert podman.ok("inspect", "-f", "{{.State.Status}} {{.State.Checkpointed}}", cid).split() == ["exited", "true"]
+    podman.ok("container", "restore", cid)
+    assert podman.ok("inspect", "-f", "{{.State.Status}}", cid).strip() == "running"
+    stopped_at = count()
+    assert stopped_at >= 5  # it went on from where it was: a restarted counter would be near 1
+    time.sleep(0.5)
+    assert count() > stopped_at
+    # --export: the checkpoint as a tar file; --import: a new container from it
+    archive = str(tmp_path / "cp.tar.gz")
+    podman.ok("container", "checkpoint", "--export", archive, cid)
+    podman.ok("rm", "-f", cid)
+    out = podman.ok("container", "restore", "--import", archive)
+    cid = out.strip().splitlines()[-1]
+    assert podman.ok("inspect", "-f", "{{.State.Status}}", cid).strip() == "running"
+    assert count() >= stopped_at  # it goes on: a restarted counter would be near 1
+    podman.ok("rm", "-f", cid)

@@ -49,6 +49,88 @@ def _cgroup_binds(spec, host, cg_mounts):
     return out
 
 
+def make_in_root(root_fd, path, file=False):
+    """Make the mount point `path` (a file with file=True) inside the directory root_fd,
+    resolving each component there: a symlink is followed inside the root (an absolute one
+    from the root), never out of it.  What exists is left as it is."""
+    import errno
+    import stat
+    parts = [p for p in path.split("/") if p and p != "."]
+    stack = [root_fd]
+    hops = 0
+    try:
+        while parts:
+            comp = parts.pop(0)
+            cur = stack[-1]
+            if comp == "..":
+                if len(stack) > 1:
+                    os.close(stack.pop())
+                continue
+            last = not parts
+            try:
+                st = os.stat(comp, dir_fd=cur, follow_symlinks=False)
+            except FileNotFoundError:
+                if last and file:
+                    os.close(os.open(comp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                     0o644, dir_fd=cur))
+                    return
+                os.mkdir(comp, 0o755, dir_fd=cur)
+                st = os.stat(comp, dir_fd=cur, follow_symlinks=False)
+            if stat.S_ISLNK(st.st_mode):
+                hops += 1
+                if hops > 40:
+                    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+                target = os.readlink(comp, dir_fd=cur)
+                if target.startswith("/"):
+                    while len(stack) > 1:
+                        os.close(stack.pop())
+                parts = [p for p in target.split("/") if p and p != "."] + parts
+                continue
+            if last:
+                return
+            if not stat.S_ISDIR(st.st_mode):
+                raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
+            stack.append(os.open(comp, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=cur))
+    finally:
+        for fd in stack[1:]:
+            os.close(fd)
+
+
+def _mount_points(spec):
+    """The mount points of the config's mounts in the rootfs, as runc makes them before a
+    restore (CRIU mounts onto them; an image's rootfs may lack them, e.g. podman's
+    /etc/resolv.conf): files for bind mounts of files, directories else; none under a tmpfs
+    mount (CRIU restores its content) nor for cgroup mounts."""
+    tmpfs = [m.destination for m in spec.mounts if m.type == "tmpfs"]
+    root_fd = os.open(spec.root_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for m in spec.mounts:
+            if m.type == "cgroup" or any(m.destination.startswith(t + "/") for t in tmpfs):
+                continue
+            file = False
+            if m.is_bind():
+                src = m.source if m.source.startswith("/") else os.path.join(spec.bundle, m.source)
+                file = os.path.exists(src) and not os.path.isdir(src)
+            try:
+                make_in_root(root_fd, m.destination, file)
+            except OSError as e:
+                raise PyruncError(f"restore: cannot make the mount point {m.destination}: {e.strerror}")
+    finally:
+        os.close(root_fd)
+
+
+def _reap():
+    """Children CRIU restored and then killed (a failed restore): reaped, so that their
+    cgroups are empty for undo to remove."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if not pid:
+            return
+
+
 def _proc_cgroups(pid):
     """[{ctrl, path}] of a process, one per controller (v2: ctrl "")."""
     out = []
@@ -109,6 +191,7 @@ def restore(req, o, detach=False, keep=False):
         cr.state_dir(undo, host)
         cr.cgroups(undo)
         c = cr.c
+        _mount_points(spec)
         root = os.path.join(c.dir, "criu-root")
         os.mkdir(root, 0o755)
         try:
@@ -118,6 +201,9 @@ def restore(req, o, detach=False, keep=False):
                 raise PyruncError(f"restore: cannot bind the rootfs {spec.root_path}: {os.strerror(-rc)}")
             try:
                 pid = _run_criu(cr, o, opts, image, root, descriptors, spec, host, pty, fds, ns_key)
+            except BaseException:
+                _reap()
+                raise
             finally:
                 lib.pyrunc_detach_mount(root.encode())
         finally:
