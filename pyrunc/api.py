@@ -7,16 +7,17 @@
         c.kill("TERM")
         print(c.wait())          # the process's exit code
 
-The same operations as the command line (pyrunc/ops), without a process per call, in a
-caller that lives on: no lock is held past a call, the caller's child-subreaper flag is
+The same operations as the command line (pyrunc/ops; start, kill, pause, resume and delete
+of the command line are this module's calls), without a process per call, in a caller that
+lives on: no lock is held past a call, the caller's child-subreaper flag is
 left as it was found (it is set only while a container is made, so that its init becomes
 the caller's child and `wait` can read its exit status), no signal handler is installed,
 no descriptor is left open.  One Container may be used from several threads: its calls
 are serialised.  Errors are pyrunc.errors classes (PyruncError and its kinds).
 """
 
+import _thread  # (not threading: ~4 ms of imports, which the command line would pay)
 import os
-import threading
 
 from .errors import PyruncError, StateError, UsageError
 
@@ -39,7 +40,7 @@ class _Subreaper:
     the caller, whose child they stay), and is left as it was afterwards.  The flag is the
     process's: threads making containers at the same time share one setting, counted."""
 
-    _lock = threading.Lock()
+    _lock = _thread.allocate_lock()
     _users = 0
     _was = 0
 
@@ -68,7 +69,7 @@ class Container:
     def __init__(self, cid, root=None):
         self.id = cid
         self.root = os.path.abspath(root or DEFAULT_ROOT)
-        self._mutex = threading.RLock()
+        self._mutex = _thread.RLock()
         self._child = None  # the init's pid when this process made it (its parent)
         self._exit = None
 

@@ -1,5 +1,6 @@
-from ..ops.delete import delete
+"""delete: the Python API's Container.delete (pyrunc/api.py)."""
 
 
 def main(a):
-    delete(a.root, a.id, a.force)
+    from ..api import Container
+    Container(a.id, a.root).delete(bool(a.force))

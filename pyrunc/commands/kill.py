@@ -1,9 +1,7 @@
-from ..ops.kill import kill, parse_signal
-from ..state import Container
+"""kill: the Python API's Container.kill (pyrunc/api.py); the signal checked first."""
 
 
 def main(a):
-    sig = parse_signal(a.signal)
-    c = Container.load(a.root, a.id, lock=True)
-    with c.locked():
-        kill(c, sig, a.all)
+    from ..api import Container
+    from ..ops.kill import parse_signal
+    Container(a.id, a.root).kill(parse_signal(a.signal), bool(a.all))

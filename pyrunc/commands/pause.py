@@ -1,8 +1,6 @@
-from ..ops.pause import pause
-from ..state import Container
+"""pause: the Python API's Container.pause (pyrunc/api.py)."""
 
 
 def main(a):
-    c = Container.load(a.root, a.id, lock=True)
-    with c.locked():
-        pause(c)
+    from ..api import Container
+    Container(a.id, a.root).pause()

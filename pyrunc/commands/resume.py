@@ -1,8 +1,6 @@
-from ..ops.pause import resume
-from ..state import Container
+"""resume: the Python API's Container.resume (pyrunc/api.py)."""
 
 
 def main(a):
-    c = Container.load(a.root, a.id, lock=True)
-    with c.locked():
-        resume(c)
+    from ..api import Container
+    Container(a.id, a.root).resume()

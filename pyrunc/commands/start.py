@@ -1,8 +1,6 @@
-from ..ops.start import start
-from ..state import Container
+"""start: the Python API's Container.start (pyrunc/api.py)."""
 
 
 def main(a):
-    c = Container.load(a.root, a.id, lock=True)
-    with c.locked():
-        start(c)
+    from ..api import Container
+    Container(a.id, a.root).start()
