@@ -11,26 +11,17 @@ TASKS_UPDATE = "/containerd.services.tasks.v1.Tasks/Update"
 RESOURCES_TYPE = "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources"
 
 
-def _varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def _field(num, data):
-    """A length-delimited protobuf field (wire type 2)."""
-    return _varint(num << 3 | 2) + _varint(len(data)) + data
+MESSAGES = {  # (pyrunc's protobuf wire codec, pyrunc/protowire.py)
+    "Any": {"type_url": (1, "s"), "value": (2, "y")},
+    "UpdateTaskRequest": {"container_id": (1, "s"), "resources": (2, "Any")},
+}
 
 
 def update_request(container_id, resources):
-    any_ = _field(1, RESOURCES_TYPE.encode()) + _field(2, json.dumps(resources).encode())
-    return _field(1, container_id.encode()) + _field(2, any_)
+    from pyrunc import protowire
+    return protowire.encode(MESSAGES, "UpdateTaskRequest", {
+        "container_id": container_id,
+        "resources": {"type_url": RESOURCES_TYPE, "value": json.dumps(resources).encode()}})
 
 
 def update_task(socket, namespace, container_id, resources, timeout=30):

@@ -156,6 +156,43 @@ def test_counter_goes_on_after_restore(rt, env, tmp_path):
     rt.ok("delete", cid)
 
 
+@pytest.fixture
+def pyrunc_rt(env):
+    r = Runtime(env, "pyrunc")
+    try:
+        yield r
+    finally:
+        r.close()
+
+
+def test_restore_in_the_foreground(pyrunc_rt, env, tmp_path):
+    """restore without --detach stays, as run does: it exits with the process's status and
+    deletes the container.  (runc 1.1.5 with criu 4.1 here did not return within 30 s after
+    the kill, and left CRIU's cgroup yard mounted: pyrunc only.)"""
+    rt = pyrunc_rt
+    b = env.bundle(COUNTER)
+    cid = rt.new_id()
+    rt.ok("run", "-d", "--bundle", b, cid, stdio=True)
+    rt.wait_count(3)
+    images = str(tmp_path / "images")
+    rt.ok("checkpoint", "--image-path", images, cid)
+    cmd = [rt.binary, "--root", rt.root, "--criu", CRIU, "restore", "--image-path", images, "--bundle", b, cid]
+    p = subprocess.Popen(cmd, stdin=rt.in_r, stdout=rt.out_w, stderr=rt.err_w)
+    try:
+        for _ in range(200):
+            r = rt("state", cid)
+            if r.rc == 0 and json.loads(r.out)["status"] == "running":
+                break
+            time.sleep(0.05)
+        rt.ok("kill", cid, "KILL")
+        assert p.wait(timeout=30) == 137
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert rt("state", cid).rc != 0
+
+
 def test_leave_running_and_restore_under_another_id(rt, env, tmp_path):
     """--leave-running keeps the container going; its images restore as a second container
     under another id, from another bundle (another cgroup), while the first still runs.

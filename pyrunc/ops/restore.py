@@ -159,7 +159,7 @@ def restore(req, o, detach=False, keep=False):
     the exit code of the restored process, or 0 when detached."""
     from .. import config, criu
     from ..host import host as get_host
-    from ..supervise import Forwarder, exit_code
+    from ..supervise import Forwarder
     from .checkpoint import DESCRIPTORS, common_opts, ns_key
     from .create import Creation, Undo
     bundle = os.path.abspath(req.bundle or ".")
@@ -218,16 +218,8 @@ def restore(req, o, detach=False, keep=False):
     c.unlock()
     if detach:
         return 0
-    status = fwd.supervise(pid, pty if pty and pty.master >= 0 else None)
-    if not keep:
-        from ..state import Container
-        from .delete import destroy
-        try:
-            c = Container.load(req.root, req.id, lock=True)
-            destroy(c)
-        except PyruncError:
-            pass
-    return exit_code(status)
+    from .run import wait_and_delete
+    return wait_and_delete(fwd, req, pid, pty if pty and pty.master >= 0 else None, keep)
 
 
 def _note_time_ns(spec, pid):

@@ -14,7 +14,7 @@ from ..errors import PyruncError, UsageError
 def run(req, detach=False, keep=False):
     """Run the container of req (a create.Request); returns its exit code (0 when detached)."""
     from .. import config
-    from ..supervise import Console, Forwarder, exit_code, terminal_size
+    from ..supervise import Console, Forwarder, terminal_size
     from .create import create
     from .delete import destroy
     from .start import start
@@ -45,12 +45,19 @@ def run(req, detach=False, keep=False):
             console.close_socket()
     if detach:
         return 0
-    status = fwd.supervise(c.pid, console)
+    return wait_and_delete(fwd, req, c.pid, console, keep)
+
+
+def wait_and_delete(fwd, req, pid, console, keep=False):
+    """The end of a run (and of a restore that stays): supervise the init (fwd: a
+    supervise.Forwarder), then delete the container unless keep; the exit code."""
+    from ..state import Container
+    from ..supervise import exit_code
+    from .delete import destroy
+    status = fwd.supervise(pid, console)
     if not keep:
-        from ..state import Container
         try:
-            c = Container.load(req.root, req.id, lock=True)
-            destroy(c)
+            destroy(Container.load(req.root, req.id, lock=True))
         except PyruncError:
             pass
     return exit_code(status)
