@@ -484,3 +484,40 @@ def test_rootless_podman_memory_limit_enforced(user_systemd, runtime, tmp_path):
     finally:
         sh(*as_user, "rm", "--all", "--force", "--time", "0")
         subprocess.run(["umount", "-R", str(home)], capture_output=True)
+
+
+@pytest.mark.skipif(not V2 or not os.access("/usr/sbin/criu", os.X_OK), reason="the systemd VM, with Debian's criu")
+def test_checkpoint_restore_into_the_unit(rt):
+    """checkpoint and restore with --systemd-cgroup: the restored process is born in the
+    container's unit again (CRIU is put into it first).  Debian 12's criu works on the VM's
+    kernel; it dumps sockets through the sock_diag modules and wants lo up."""
+    for m in ("unix_diag", "inet_diag", "tcp_diag", "udp_diag", "netlink_diag", "af_packet_diag"):
+        sh("modprobe", m)
+    sh("ip", "link", "set", "lo", "up")
+    cid = rt.new_id()
+    path, unit, cg = _form(rt, "libpod", cid)
+    rt.units.append(unit)
+    b = rt.bundle(["sleep", "1000"], path, {"pids": {"limit": 40}})
+    # stdio: /dev/null (CRIU cannot dump a descriptor of a file outside the container)
+    base = [binary(rt.name), "--root", rt.root, "--systemd-cgroup", "--criu", "/usr/sbin/criu"]
+
+    def call(*args):
+        # (run's stderr is the container's: /dev/null, not a pipe it would hold open)
+        err = subprocess.DEVNULL if args[0] == "run" else subprocess.PIPE
+        cp = subprocess.run(base + list(args), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=err, text=True, timeout=300)
+        assert cp.returncode == 0, (args, cp.stderr)
+
+    call("run", "-d", "--bundle", b, cid)
+    images = str(rt.tmp / "images")
+    call("checkpoint", "--image-path", images, cid)
+    assert rt("state", cid).rc != 0
+    call("restore", "-d", "--image-path", images, "--bundle", b, cid)
+    st = json.loads(rt("state", cid).out)
+    assert st["status"] == "running", st
+    assert show(unit, "ActiveState", "TasksMax") == {"ActiveState": "active", "TasksMax": "40"}
+    assert str(st["pid"]) in read("/sys/fs/cgroup" + cg + "/cgroup.procs").split()
+    with open(f"/proc/{st['pid']}/cmdline") as f:
+        assert f.read() == "sleep\x001000\x00"
+    assert rt("delete", "--force", cid).rc == 0
+    assert gone(unit)

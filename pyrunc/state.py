@@ -265,6 +265,14 @@ class Container:
         return fastjson.dumps(self.oci_state(status), indent=2) + "\n"
 
     def remove_dir(self):
+        criu_root = os.path.join(self.dir, "criu-root")
+        if os.path.isdir(criu_root):  # a restore killed while CRIU had the rootfs (ops/restore.py)
+            from ._native import lib
+            lib.pyrunc_detach_mount(criu_root.encode())
+            try:
+                os.rmdir(criu_root)
+            except OSError:
+                pass
         for name in FILES:
             try:
                 os.unlink(os.path.join(self.dir, name))
