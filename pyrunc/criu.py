@@ -140,45 +140,60 @@ class Criu:
                         pass
             self.sock.sendall(_encode({"type": NOTIFY, "notify_success": True}))
 
+    def version(self):
+        """CRIU's version as runc compares it (major*10000 + minor*100 + sublevel); the
+        conversation stays open for the request that follows (keep_open)."""
+        try:
+            v = self.call({"type": VERSION, "keep_open": True}).get("version") or {}
+        except PyruncError as e:
+            raise PyruncError(f"CRIU version check failed: {e}")
+        return v.get("major_number", 0) * 10000 + v.get("minor_number", 0) * 100 + v.get("sublevel", 0)
+
+    def check_version(self, minimum):
+        v = self.version()
+        if v < minimum:
+            raise PyruncError(f"CRIU version {v} must be {minimum} or higher")
+        return v
+
+    def features(self, wanted):
+        """Which of the wanted criu_features (names: True) this CRIU and kernel have (the
+        conversation stays open when the check succeeds)."""
+        try:
+            got = self.call({"type": FEATURE_CHECK, "features": wanted, "keep_open": True}).get("features") or {}
+        except PyruncError:
+            got = {}  # (CRIU answers a check whose features are missing with "no success")
+        return {k: bool(got.get(k)) for k in wanted}
+
     def close(self, check=True):
-        """End the conversation and wait for criu; an error if it failed (check)."""
+        """End the conversation and wait for criu; an error if it failed (check).  A second
+        call does nothing."""
         import socket
+        if self.sock is None:
+            return
         try:
             self.sock.shutdown(socket.SHUT_WR)
         except OSError:
             pass
         self.sock.close()
+        self.sock = None
         status = self.proc.wait()
         if check and status != 0:
             raise PyruncError(f"criu failed: exit status {status}")
 
 
 def version(path=None):
-    """CRIU's version as runc compares it: major*10000 + minor*100 + sublevel."""
+    """CRIU's version (a criu swrk of its own; see Criu.version)."""
     c = Criu(path)
     try:
-        v = c.call({"type": VERSION}).get("version") or {}
-    except PyruncError as e:
+        return c.version()
+    finally:
         c.close(check=False)
-        raise PyruncError(f"CRIU version check failed: {e}")
-    c.close(check=False)
-    return v.get("major_number", 0) * 10000 + v.get("minor_number", 0) * 100 + v.get("sublevel", 0)
-
-
-def check_version(path, minimum):
-    v = version(path)
-    if v < minimum:
-        raise PyruncError(f"CRIU version {v} must be {minimum} or higher")
-    return v
 
 
 def features(path, wanted):
-    """Which of the wanted criu_features (names: True) this CRIU and kernel have."""
+    """Which of the wanted criu_features this CRIU and kernel have (a criu swrk of its own)."""
     c = Criu(path)
     try:
-        got = c.call({"type": FEATURE_CHECK, "features": wanted}).get("features") or {}
-    except PyruncError:
-        got = {}  # (CRIU answers a check whose features are missing with "no success")
+        return c.features(wanted)
     finally:
         c.close(check=False)
-    return {k: bool(got.get(k)) for k in wanted}

@@ -135,9 +135,10 @@ def checkpoint(c, o):
     pid = c.pid
     image, parent = image_paths(o)
     opts = common_opts(o, c.data.get("annotations"))
-    version = criu.check_version(o.criu, 30000)
+    w = criu.Criu(o.criu)  # one criu swrk: the version, the feature checks, then the dump
     fds = []
     try:
+        version = w.check_version(30000)
         img_fd = open_dir(image)
         fds.append(img_fd)
         log_dir = image
@@ -176,11 +177,11 @@ def checkpoint(c, o):
             opts.update(parent_img=parent, track_mem=True)
         kind = criu.DUMP
         if o.pre_dump:
-            if not criu.features(o.criu, {"mem_track": True})["mem_track"]:
+            if not w.features({"mem_track": True})["mem_track"]:
                 raise PyruncError("CRIU feature check failed: criu is missing features: [MemTrack]")
             kind = criu.PRE_DUMP
         if o.lazy_pages:
-            if not criu.features(o.criu, {"lazy_pages": True})["lazy_pages"]:
+            if not w.features({"lazy_pages": True})["lazy_pages"]:
                 raise PyruncError("CRIU feature check failed: criu is missing features: [LazyPages]")
             if o.status_fd is not None and o.status_fd >= 0:
                 import fcntl
@@ -212,15 +213,14 @@ def checkpoint(c, o):
                     pass
                 o.status_fd = -1
 
-        w = criu.Criu(o.criu)
         try:
             w.call({"type": kind, "opts": opts}, on_notify)
         except PyruncError as e:
-            w.close(check=False)
             hint = criu.log_excerpt(os.path.join(log_dir, "dump.log"))
             raise PyruncError(f"{e}{': ' + hint if hint else ''} (log: {os.path.join(log_dir, 'dump.log')})")
         w.close(check=kind != criu.PRE_DUMP)
     finally:
+        w.close(check=False)
         for fd in fds:
             os.close(fd)
     if not o.leave_running and not o.pre_dump:

@@ -158,10 +158,7 @@ def restore(req, o, detach=False, keep=False):
     """Restore container req.id (an ops.create.Request) from the images of Options o; returns
     the exit code of the restored process, or 0 when detached."""
     from .. import config, criu
-    from ..host import host as get_host
-    from ..supervise import Forwarder
     from .checkpoint import DESCRIPTORS, common_opts, ns_key
-    from .create import Creation, Undo
     bundle = os.path.abspath(req.bundle or ".")
     spec = config.load(bundle)
     image = os.path.abspath(o.image_path or "checkpoint")
@@ -173,20 +170,75 @@ def restore(req, o, detach=False, keep=False):
     except ValueError:
         raise PyruncError(f"{os.path.join(image, DESCRIPTORS)}: not JSON")
     opts = common_opts(o, spec.annotations)
-    if (o.lsm_profile or o.lsm_mount_context):
-        if criu.version(o.criu) < 31600:
-            raise PyruncError("--lsm-profile and --lsm-mount-context require at least CRIU 3.16")
-    criu.check_version(o.criu, 30000)
     pty = None
     if spec.process.terminal and not req.console_socket:
         if detach:
             raise UsageError("cannot allocate a tty when pyrunc detaches without --console-socket")
         pty = Pty()
+    fds = []
+    try:
+        inherit, join = _namespaces(spec, descriptors, fds, ns_key)
+        # one criu swrk: its version first (nothing is made before), then the restore; it
+        # inherits pyrunc's stdio and the namespaces' descriptors
+        w = criu.Criu(o.criu, stdio=(None, None, None), pass_fds=[i["fd"] for i in inherit if i["fd"] > 2])
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
+    try:
+        version = w.check_version(30000)
+        if (o.lsm_profile or o.lsm_mount_context) and version < 31600:
+            raise PyruncError("--lsm-profile and --lsm-mount-context require at least CRIU 3.16")
+        if inherit:
+            opts["inherit_fd"] = inherit
+        if join:
+            opts["join_ns"] = join
+        pid, c, fwd = _restore(req, o, opts, image, spec, pty, fds, w, detach)
+    finally:
+        w.close(check=False)
+        for fd in fds:
+            os.close(fd)
+    if detach:
+        return 0
+    from .run import wait_and_delete
+    return wait_and_delete(fwd, req, pid, pty if pty and pty.master >= 0 else None, keep)
+
+
+def _namespaces(spec, descriptors, fds, ns_key):
+    """(inherit_fd, join_ns) of the restore: a network or pid namespace the config joins by
+    path is handed to CRIU as the external one of the checkpoint (its descriptor inherited);
+    the others are joined by CRIU; stdio that was a pipe at the checkpoint is pyrunc's own."""
+    inherit, join = [], []
+    for t, path in spec.namespaces.items():
+        if not path:
+            continue
+        if t in ("network", "pid"):
+            try:
+                fd = os.open(path, os.O_RDONLY)  # (inherited by criu: no O_CLOEXEC)
+            except OSError as e:
+                raise PyruncError(f"Requested {t} namespace {path} does not exist: {e.strerror}")
+            fds.append(fd)
+            inherit.append({"key": ns_key(t), "fd": fd})
+        elif t == "cgroup":
+            raise PyruncError("restore: a cgroup namespace joined by path cannot be restored by CRIU")
+        else:
+            join.append({"ns": CRIU_NS[t], "ns_file": path})
+    for i, link in enumerate(descriptors[:3]):
+        if isinstance(link, str) and "pipe:" in link:
+            inherit.append({"key": link, "fd": i})
+    return inherit, join
+
+
+def _restore(req, o, opts, image, spec, pty, fds, w, detach):
+    """create's steps around CRIU's restore; (the restored init's pid, the container, the
+    signal forwarder of a restore that stays)."""
+    from ..host import host as get_host
+    from ..supervise import Forwarder
+    from .create import Creation, Undo
     fwd = Forwarder(not detach)
     cr = Creation(req, spec, pty)
     cr.prepare()
     host = get_host()
-    fds = []
     with Undo() as undo:
         cr.state_dir(undo, host)
         cr.cgroups(undo)
@@ -200,7 +252,7 @@ def restore(req, o, detach=False, keep=False):
             if rc < 0:
                 raise PyruncError(f"restore: cannot bind the rootfs {spec.root_path}: {os.strerror(-rc)}")
             try:
-                pid = _run_criu(cr, o, opts, image, root, descriptors, spec, host, pty, fds, ns_key)
+                pid = _run_criu(cr, o, opts, image, root, spec, host, pty, fds, w)
             except BaseException:
                 _reap()
                 raise
@@ -208,18 +260,13 @@ def restore(req, o, detach=False, keep=False):
                 lib.pyrunc_detach_mount(root.encode())
         finally:
             os.rmdir(root)
-            for fd in fds:
-                os.close(fd)
         cr.pid = pid
         cr.cg.placed()
         _note_time_ns(spec, pid)
         cr.save()
         undo.keep()
     c.unlock()
-    if detach:
-        return 0
-    from .run import wait_and_delete
-    return wait_and_delete(fwd, req, pid, pty if pty and pty.master >= 0 else None, keep)
+    return pid, c, fwd
 
 
 def _note_time_ns(spec, pid):
@@ -236,7 +283,7 @@ def _note_time_ns(spec, pid):
         linux["namespaces"] = list(linux.get("namespaces") or ()) + [{"type": "time"}]
 
 
-def _run_criu(cr, o, opts, image, root, descriptors, spec, host, pty, fds, ns_key):
+def _run_criu(cr, o, opts, image, root, spec, host, pty, fds, w):
     from .. import criu
     from .checkpoint import device_paths, open_dir
     img_fd = os.open(image, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -251,31 +298,6 @@ def _run_criu(cr, o, opts, image, root, descriptors, spec, host, pty, fds, ns_ke
         opts["work_dir_fd"] = open_dir(o.work_path)
         fds.append(opts["work_dir_fd"])
         log_dir = o.work_path
-    # namespaces joined by path: a network or pid namespace is handed to CRIU as the external
-    # one of the checkpoint; the others are joined by CRIU
-    inherit, join = [], []
-    for t, path in spec.namespaces.items():
-        if not path:
-            continue
-        if t in ("network", "pid"):
-            try:
-                fd = os.open(path, os.O_RDONLY)  # (inherited by criu: no O_CLOEXEC)
-            except OSError as e:
-                raise PyruncError(f"Requested {t} namespace {path} does not exist: {e.strerror}")
-            fds.append(fd)
-            inherit.append({"key": ns_key(t), "fd": fd})
-        elif t == "cgroup":
-            raise PyruncError("restore: a cgroup namespace joined by path cannot be restored by CRIU")
-        else:
-            join.append({"ns": CRIU_NS[t], "ns_file": path})
-    # stdio that was a pipe at checkpoint: ours, as the same pipe
-    for i, link in enumerate(descriptors[:3]):
-        if isinstance(link, str) and "pipe:" in link:
-            inherit.append({"key": link, "fd": i})
-    if inherit:
-        opts["inherit_fd"] = inherit
-    if join:
-        opts["join_ns"] = join
     ext = []
     for m in spec.mounts:
         if m.is_bind():
@@ -306,18 +328,14 @@ def _run_criu(cr, o, opts, image, root, descriptors, spec, host, pty, fds, ns_ke
             elif pty is not None:
                 pty.master = os.dup(got[0])
 
-    w = criu.Criu(o.criu, stdio=(None, None, None), pass_fds=[i["fd"] for i in inherit if i["fd"] > 2])
     try:
         cr.cg.enter(w.pid)
         opts["cg_root"] = _proc_cgroups(w.pid)
         resp = w.call({"type": criu.RESTORE, "opts": opts}, on_notify)
-    except BaseException as e:
-        w.close(check=False)
-        if isinstance(e, PyruncError):
-            log = os.path.join(log_dir, "restore.log")
-            hint = criu.log_excerpt(log)
-            raise PyruncError(f"{e}{': ' + hint if hint else ''} (log: {log})")
-        raise
+    except PyruncError as e:
+        log = os.path.join(log_dir, "restore.log")
+        hint = criu.log_excerpt(log)
+        raise PyruncError(f"{e}{': ' + hint if hint else ''} (log: {log})")
     w.close()
     pid = (resp.get("restore") or {}).get("pid") or result.get("pid")
     if not pid:
