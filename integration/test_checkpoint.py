@@ -390,3 +390,26 @@ def test_criu_is_asked_over_rpc(env):
     v = criu.version(CRIU)
     assert v >= 30000
     assert re.match(r"^\d+$", str(v))
+
+
+def test_python_api(env, tmp_path):
+    """pyrunc.Container.checkpoint and Container.restore: the restored init is the caller's
+    child (wait gives its exit code)."""
+    import pyrunc
+    b = env.bundle(["sh", "-c", "sleep 100; exit 3"])
+    cid = env.new_id()
+    null = os.open("/dev/null", os.O_RDWR)  # (the container's own /dev/null then: CRIU can dump it)
+    try:
+        c = pyrunc.Container.create(cid, bundle=b, root=env.root, stdio=(null, null, null))
+    finally:
+        os.close(null)
+    c.start()
+    images = str(tmp_path / "images")
+    c.checkpoint(images, criu=CRIU)
+    with pytest.raises(pyrunc.errors.NotFoundError):
+        pyrunc.Container.load(cid, env.root)
+    r = pyrunc.Container.restore(cid, images, bundle=b, root=env.root, criu=CRIU)
+    assert r.status == "running"
+    r.kill("KILL")
+    assert r.wait(timeout=30) == 137
+    r.delete()

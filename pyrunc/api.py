@@ -223,6 +223,40 @@ class Container:
             finally:
                 c.unlock()
 
+    def checkpoint(self, image_path, criu=None, **options):
+        """Save the container's processes with CRIU into image_path, as `pyrunc checkpoint`
+        (docs/checkpoint.md); options: the flags' names (leave_running=True, work_path=...,
+        pre_dump=True, tcp_established=True, ...); criu: the criu binary."""
+        from .ops.checkpoint import Options, checkpoint
+        o = Options(image_path=image_path, criu=criu, **options)
+        with self._mutex:
+            c = self._state(lock=True)
+            with c.locked():
+                checkpoint(c, o)
+            if self._child and not (o.leave_running or o.pre_dump):  # CRIU ended our child: reap it
+                try:
+                    self._exit = _exit_code(os.waitpid(self._child, 0)[1])
+                except ChildProcessError:
+                    pass
+                self._child = None
+
+    @classmethod
+    def restore(cls, cid, image_path, bundle=None, root=None, *, criu=None, console_socket=None, pid_file=None,
+                systemd_cgroup=False, **options):
+        """A container restored from image_path with CRIU (running, as `pyrunc restore -d`),
+        from the bundle's config; options as checkpoint's (work_path, tcp_established, ...).
+        Its init is this process's child, as a created one is: wait() reads its exit code."""
+        from .ops.checkpoint import Options
+        from .ops.create import Request
+        from .ops.restore import restore
+        self = cls(cid, root)
+        req = Request(self.root, cid, os.path.abspath(bundle or "."), console_socket=console_socket,
+                      pid_file=pid_file, cgroup_manager="systemd" if systemd_cgroup else "fs")
+        with _Subreaper():
+            restore(req, Options(image_path=image_path, criu=criu, **options), detach=True)
+        self._child = self.pid
+        return self
+
     def wait(self, timeout=None):
         """Wait until the container's process has exited: its exit code (128+N for signal N)
         when this process made the container, else None (another process is its parent)."""
