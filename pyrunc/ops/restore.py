@@ -332,7 +332,11 @@ def _run_criu(cr, o, opts, image, root, spec, host, pty, fds, w):
         cr.cg.enter(w.pid)
         opts["cg_root"] = _proc_cgroups(w.pid)
         resp = w.call({"type": criu.RESTORE, "opts": opts}, on_notify)
-    except PyruncError as e:
+    except BaseException as e:
+        # criu is in the container's cgroups: gone before create's undo removes them
+        w.close(check=False)
+        if not isinstance(e, PyruncError):
+            raise
         log = os.path.join(log_dir, "restore.log")
         hint = criu.log_excerpt(log)
         raise PyruncError(f"{e}{': ' + hint if hint else ''} (log: {log})")
