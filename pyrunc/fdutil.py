@@ -109,22 +109,28 @@ def _connect_unix(path, what):
     return s
 
 
+def send_fd(path, fd, message, what):
+    """fd, sent over a new connection to the unix socket at path (SCM_RIGHTS) with the
+    message; PyruncError "<what> <path>: ..." when the socket cannot be reached."""
+    import array
+    import socket
+    s = _connect_unix(path, what)
+    try:
+        s.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))])
+    finally:
+        s.close()
+
+
 def send_pidfd(path, pid, name):
     """--pidfd-socket: a pidfd of pid, sent over a connection to the unix socket at path with
     the init's kind as the message ("standard" for create and run, "setns" for exec), as runc."""
-    import array
-    import socket
-    s = _connect_unix(path, "failed to dial")
+    fd = os.pidfd_open(pid)
     try:
-        fd = os.pidfd_open(pid)
-        try:
-            s.sendmsg([name.encode()], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))])
-        except OSError as e:
-            raise PyruncError(f"failed to send pidfd on socket: {e.strerror}")
-        finally:
-            os.close(fd)
+        send_fd(path, fd, name.encode(), "failed to dial")
+    except OSError as e:
+        raise PyruncError(f"failed to send pidfd on socket: {e.strerror}")
     finally:
-        s.close()
+        os.close(fd)
 
 
 def write_pid_file(path, pid):

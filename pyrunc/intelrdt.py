@@ -32,12 +32,11 @@ DECIMAL = ("MB",)
 
 def root():
     """The mount point of the resctrl filesystem in the runtime's mount namespace, or None."""
+    from .mountinfo import entries
     try:
-        with open("/proc/self/mountinfo") as f:
-            for line in f:
-                _, _, after = line.partition(" - ")
-                if after.split(" ", 1)[0] == "resctrl":
-                    return line.split(" ")[4].replace("\\040", " ")
+        for _, mp, fstype in entries():
+            if fstype == "resctrl":
+                return mp
     except OSError:
         pass
     return None

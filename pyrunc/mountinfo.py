@@ -30,3 +30,12 @@ def under(path, mountinfo="/proc/self/mountinfo"):
             if mp == root or mp.startswith(root + "/"):
                 out[int(fields[0])] = mp
     return out
+
+
+def entries(mountinfo="/proc/self/mountinfo"):
+    """(root, mount point, filesystem type) of each mount of a mountinfo file, unescaped."""
+    with open(mountinfo) as f:
+        for line in f:
+            fields, _, after = line.partition(" - ")
+            parts = fields.split(" ")
+            yield unescape(parts[3]), unescape(parts[4]), after.split(" ", 1)[0]

@@ -106,14 +106,9 @@ def device_paths(devices):
 def _cgroup_binds(pid):
     """Mount points in the container of cgroup filesystems bound from the host's (a root
     other than /): external to CRIU."""
-    out = []
-    with open(f"/proc/{pid}/mountinfo") as f:
-        for line in f:
-            fields, _, after = line.partition(" - ")
-            parts = fields.split(" ")
-            if after.split(" ", 1)[0] in ("cgroup", "cgroup2") and parts[3] != "/":
-                out.append(parts[4].replace("\\040", " "))
-    return out
+    from ..mountinfo import entries
+    return [mp for root, mp, fstype in entries(f"/proc/{pid}/mountinfo")
+            if fstype in ("cgroup", "cgroup2") and root != "/"]
 
 
 def _stdio_links(pid):
@@ -208,9 +203,10 @@ def checkpoint(c, o):
             if script == "status-ready" and o.status_fd is not None and o.status_fd >= 0:
                 try:
                     os.write(o.status_fd, b"\0")
-                    os.close(o.status_fd)
-                except OSError:
-                    pass
+                except OSError as e:  # (as runc: a warning, the dump goes on)
+                    from ..log import log
+                    log.warning(f"can't write \\0 to status fd: {e.strerror}")
+                os.close(o.status_fd)
                 o.status_fd = -1
 
         try:

@@ -132,7 +132,8 @@ def _reap():
 
 
 def _proc_cgroups(pid):
-    """[{ctrl, path}] of a process, one per controller (v2: ctrl "")."""
+    """[{ctrl, path}] of a process, one per controller (v2: ctrl ""), named as CRIU names
+    them ("name=systemd": host.own_cgroups drops the "name=")."""
     out = []
     with open(f"/proc/{pid}/cgroup") as f:
         for line in f:
@@ -140,18 +141,6 @@ def _proc_cgroups(pid):
             for ctrl in ctrls.split(",") if ctrls else [""]:
                 out.append({"ctrl": ctrl, "path": path})
     return out
-
-
-def _send_master(path, fd):
-    import array
-    import socket
-
-    from ..fdutil import _connect_unix
-    s = _connect_unix(path, "connect to the console socket")
-    try:
-        s.sendmsg([b"/dev/ptmx"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))])
-    finally:
-        s.close()
 
 
 def restore(req, o, detach=False, keep=False):
@@ -323,8 +312,10 @@ def _run_criu(cr, o, opts, image, root, spec, host, pty, fds, w):
             cr.pid = pid
             cr.record()  # the restored init may outlive this process from here on
         elif script == "orphan-pts-master" and got:
-            if cr.req.console_socket:
-                _send_master(os.path.abspath(cr.req.console_socket), got[0])
+            if cr.req.console_socket:  # (the name create's executor sends with it)
+                from ..fdutil import send_fd
+                send_fd(os.path.abspath(cr.req.console_socket), got[0], b"/dev/ptmx",
+                        "connect to the console socket")
             elif pty is not None:
                 pty.master = os.dup(got[0])
 
